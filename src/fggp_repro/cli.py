@@ -1,0 +1,115 @@
+"""`fggp-repro`: the Hydra application. One invocation trains one configuration; `--multirun`
+sweeps the axes through whichever Hydra launcher is configured (local, joblib, submitit/SLURM)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from fggp_repro.config import register_configs
+from fggp_repro.errors import UserError
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+CHECKED_GROUPS = ("backbone", "pruner", "data", "experiment")
+PROG = "fggp-repro"
+log = logging.getLogger(PROG)
+_failures: list[str] = []
+
+
+def run_subdir(data: str, backbone: str, pruner: str, sparsity: float, init: str, seed: int) -> str:
+    """Where a run lives below output_root: derived from the config alone, so a requeued or
+    repeated job finds its own directory again. Dense training has no target or initial state."""
+    if pruner == "dense":
+        return f"{data}/{backbone}/dense/seed{seed}"
+    return f"{data}/{backbone}/{pruner}/s{sparsity}/{init}/seed{seed}"
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_arguments(argv: list[str]) -> None:
+    """Catch the commonest mistakes in plain `key=value` overrides (sweep lists included) before
+    Hydra starts, so that they cost one clear line and no output directory."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not sep or "(" in value or "$" in value:
+            continue
+        values = [v.strip() for v in value.split(",")]
+        if key in CHECKED_GROUPS:
+            known = group_options(key)
+            for v in values:
+                if v not in known and v != "null":
+                    raise UserError(f"unknown {key} '{v}' (choose from: {', '.join(known)})")
+        elif key == "sparsity":
+            for v in values:
+                try:
+                    sparsity = float(v)
+                except ValueError:
+                    raise UserError(f"sparsity must be a number in (0, 1), got '{v}'") from None
+                if not 0.0 < sparsity < 1.0:
+                    raise UserError(f"sparsity must lie strictly between 0 and 1, got {v}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_app(cfg: DictConfig) -> None:
+    from fggp_repro.experiment import RunFailed, run_experiment
+
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        run_experiment(cfg, output_dir)
+    except (UserError, RunFailed) as error:
+        if isinstance(error, UserError):
+            _remove_hydra_leftovers(output_dir, Path(cfg.output_root))
+        message = f"{PROG}: error: {error}"
+        if not multirun:
+            print(message, file=sys.stderr)
+            sys.exit(2 if isinstance(error, UserError) else 1)
+        log.error(message)
+        _failures.append(f"{output_dir}: {error}")
+
+
+def _remove_hydra_leftovers(output_dir: Path, output_root: Path) -> None:
+    """A run refused before training leaves nothing behind: drop what Hydra created for it
+    (.hydra/, its log) and the then-empty directories, never a directory holding other files."""
+    if not output_dir.is_dir() or (output_dir / "result.json").exists():
+        return
+    logging.shutdown()
+    shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
+    (output_dir / f"{PROG}.log").unlink(missing_ok=True)
+    root = output_root.resolve()
+    directory = output_dir.resolve()
+    while directory != root and root in directory.parents and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+def main() -> None:
+    try:
+        check_arguments(sys.argv[1:])
+    except UserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    register_configs()
+    if not OmegaConf.has_resolver("run_subdir"):
+        OmegaConf.register_new_resolver("run_subdir", run_subdir)
+    hydra_app()
+    if _failures:
+        print(f"{PROG}: {len(_failures)} run(s) of the sweep failed:", file=sys.stderr)
+        for failure in _failures:
+            print(f"  {failure}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""One experiment: a config in, a trained network and a result.json out. No Hydra in here, so it
+runs the same from the command line, a sweep launcher, a SLURM job or a notebook."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from fggp_repro.config import INITIAL_DENSITY, Init, validate
+from fggp_repro.data import iterations_per_epoch, load_data
+from fggp_repro.errors import UserError
+from fggp_repro.masks import MaskSet
+from fggp_repro.models import build_backbone
+from fggp_repro.pruners import build_pruner
+from fggp_repro.records import RESULT_FILE, environment, read_record, write_json_atomic
+from fggp_repro.trainer import resolve_device, set_determinism, train
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunFailed(Exception):
+    """Training started and failed; a failed record was written."""
+
+
+def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
+    """Validate, train, and write `output_dir/result.json`; return the record.
+
+    Bad input raises UserError before anything is written. A completed record already in
+    `output_dir` is kept and returned unless `skip_completed` is false.
+    """
+    validate(cfg)
+    result_path = output_dir / RESULT_FILE
+    if cfg.skip_completed and result_path.exists():
+        previous = read_record(result_path)
+        if previous.get("status") == "completed":
+            log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
+            return previous
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"train.device={cfg.train.device} but CUDA is not available here")
+    set_determinism(cfg.train.deterministic)
+    data = load_data(cfg.data).to(device)
+    model = build_backbone(cfg.backbone, data.num_classes).to(device)
+    masks = MaskSet.from_model(model, cfg.masking.keep_first_conv_dense)
+    total_iterations = cfg.train.epochs * iterations_per_epoch(
+        data.train_x.shape[0], cfg.train.batch_size, cfg.train.drop_last
+    )
+    initial_density = INITIAL_DENSITY[Init(cfg.init)]
+    pruner = build_pruner(
+        cfg.pruner,
+        masks,
+        target_density=1.0 - cfg.sparsity,
+        total_iterations=total_iterations,
+        initial_density=initial_density,
+        seed=cfg.seed,
+        schedule=cfg.schedule,
+    )
+
+    record = _base_record(cfg, pruner.uses_initial_state, data.synthetic, model, masks, device)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = output_dir / METRICS_FILE
+    metrics_path.unlink(missing_ok=True)
+    log.info(
+        "training %s / %s to sparsity %s from %s on %s (%d iterations)",
+        cfg.backbone.name, cfg.pruner.name, record["target_sparsity"], record["init"],
+        record["dataset"], total_iterations,
+    )  # fmt: skip
+    try:
+        outcome = train(model, masks, pruner, data, cfg.optim, cfg.train, cfg.seed, metrics_path)
+    except Exception as error:
+        record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        write_json_atomic(result_path, record)
+        raise RunFailed(f"training failed ({record['reason']}); record: {result_path}") from error
+
+    record.update(
+        status="completed",
+        final_test_acc=outcome.final_test_acc,
+        achieved_sparsity=1.0 - masks.active_count / masks.numel,
+        per_layer=masks.layer_stats(),
+        epochs=outcome.epochs,
+        iterations=outcome.iterations,
+        train_seconds=outcome.train_seconds,
+        images_per_second=outcome.images_per_second,
+    )
+    write_json_atomic(result_path, record)
+    log.info(
+        "final test accuracy %.2f%%, sparsity %.4f -> %s",
+        outcome.final_test_acc, record["achieved_sparsity"], result_path,
+    )  # fmt: skip
+    return record
+
+
+def _base_record(
+    cfg: Any, uses_init: bool, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device
+) -> dict[str, Any]:
+    prunes = cfg.pruner.name != "dense"
+    return {
+        "status": "running",
+        "backbone": cfg.backbone.name,
+        "pruner": cfg.pruner.name,
+        "target_sparsity": cfg.sparsity if prunes else 0.0,
+        "init": Init(cfg.init).value if uses_init else "n/a",
+        "seed": cfg.seed,
+        "dataset": cfg.data.name,
+        "synthetic_data": synthetic,
+        "final_test_acc": None,
+        "achieved_sparsity": None,
+        "per_layer": None,
+        "params_total": sum(p.numel() for p in model.parameters()),
+        "params_prunable": masks.numel,
+        "epochs": cfg.train.epochs,
+        "train_seconds": None,
+        "images_per_second": None,
+        **environment(device),
+        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+    }

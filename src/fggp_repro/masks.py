@@ -1,0 +1,162 @@
+"""Binary masks over the prunable weights of a model.
+
+Masks live beside the weights (no `weight_orig` reparametrisation, no forward hooks) and are
+applied in place after each optimizer step, so gradients stay dense for the pruners that need
+them, parameter addresses never change, and one fused call zeroes every masked weight and its
+momentum without a per-layer loop of host syncs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from fggp_repro.erk import erk_counts
+
+
+def prunable_weights(
+    model: nn.Module, keep_first_conv_dense: bool = True
+) -> list[tuple[str, nn.Parameter]]:
+    """The weights of every Conv2d and Linear layer in module order (never biases or norms);
+    the first convolution is left out when it is to stay dense."""
+    named = [
+        (f"{name}.weight" if name else "weight", module.weight)
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Conv2d | nn.Linear)
+    ]
+    first_conv = next(
+        (i for i, (_, w) in enumerate(named) if w.dim() == 4),
+        None,
+    )
+    if keep_first_conv_dense and first_conv is not None:
+        del named[first_conv]
+    return named
+
+
+class MaskSet:
+    """One 0/1 mask per prunable weight, in the weight's dtype and device.
+
+    Selection works on the flat concatenation of all layers (model order), so a flat index names
+    one weight of one layer and global rankings are plain sorts.
+    """
+
+    def __init__(self, named_weights: Iterable[tuple[str, nn.Parameter]]):
+        named = list(named_weights)
+        if not named:
+            raise ValueError("no prunable weights")
+        self.names = [name for name, _ in named]
+        self.weights = [w for _, w in named]
+        self.masks = [
+            torch.ones_like(w, memory_format=torch.contiguous_format) for w in self.weights
+        ]
+        self.sizes = [w.numel() for w in self.weights]
+        self.numel = sum(self.sizes)
+        self._active = self.numel
+        self._momentum: list[Tensor] | None = None
+
+    @classmethod
+    def from_model(cls, model: nn.Module, keep_first_conv_dense: bool = True) -> MaskSet:
+        return cls(prunable_weights(model, keep_first_conv_dense))
+
+    # --- reading -------------------------------------------------------------------------------
+    @property
+    def active_count(self) -> int:
+        """Number of unmasked prunable weights (kept on the host; no device sync)."""
+        return self._active
+
+    @property
+    def density(self) -> float:
+        return self._active / self.numel
+
+    def flat_mask(self) -> Tensor:
+        """Boolean flat mask, True where a weight is active."""
+        return torch.cat([m.reshape(-1) for m in self.masks]).bool()
+
+    def flat(self, tensors: Iterable[Tensor]) -> Tensor:
+        """Concatenate per-layer tensors shaped like the weights into one flat vector."""
+        return torch.cat([t.reshape(-1) for t in tensors])
+
+    def flat_weight_magnitudes(self) -> Tensor:
+        return self.flat(w.detach().abs() for w in self.weights)
+
+    def flat_grad_magnitudes(self) -> Tensor:
+        """|grad| of each prunable weight; zero where no gradient has been computed."""
+        return self.flat(
+            torch.zeros_like(w) if w.grad is None else w.grad.detach().abs() for w in self.weights
+        )
+
+    def layer_stats(self) -> list[dict]:
+        return [
+            {
+                "name": name,
+                "shape": list(w.shape),
+                "numel": w.numel(),
+                "active": int(m.sum()),
+                "density": float(m.sum()) / w.numel(),
+            }
+            for name, w, m in zip(self.names, self.weights, self.masks, strict=True)
+        ]
+
+    # --- writing -------------------------------------------------------------------------------
+    def set_flat(self, flat_active: Tensor) -> None:
+        """Replace every mask, in place, from a flat boolean vector; zero newly masked weights."""
+        pieces = torch.split(flat_active.to(self.masks[0].dtype), self.sizes)
+        for mask, piece in zip(self.masks, pieces, strict=True):
+            mask.copy_(piece.view_as(mask))
+        self._active = int(flat_active.sum())
+        self.apply_()
+
+    def prune(self, flat_indices: Tensor) -> None:
+        """Mask the given active weights (flat indices)."""
+        flat = self.flat_mask()
+        if not bool(flat[flat_indices].all()):
+            raise ValueError("asked to prune a weight that is already masked")
+        flat[flat_indices] = False
+        self.set_flat(flat)
+
+    def grow(self, flat_indices: Tensor) -> None:
+        """Unmask the given inactive weights; they start from zero, as do their momenta."""
+        flat = self.flat_mask()
+        if bool(flat[flat_indices].any()):
+            raise ValueError("asked to grow a weight that is already active")
+        flat[flat_indices] = True
+        self.set_flat(flat)
+
+    def init_random(self, counts: list[int], generator: torch.Generator) -> None:
+        """Keep exactly counts[l] uniformly drawn weights active in layer l."""
+        flat = torch.zeros(self.numel, dtype=torch.bool)
+        offset = 0
+        for count, size in zip(counts, self.sizes, strict=True):
+            flat[offset + torch.randperm(size, generator=generator)[:count]] = True
+            offset += size
+        self.set_flat(flat.to(self.masks[0].device))
+
+    def init_random_erk(self, density: float, generator: torch.Generator) -> None:
+        """A sparse-from-scratch start: ERK layer densities, a uniform random mask in each layer."""
+        self.init_random(erk_counts([w.shape for w in self.weights], density), generator)
+
+    @torch.no_grad()
+    def apply_(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Zero every masked weight and, when an optimizer is given, its momentum buffer."""
+        torch._foreach_mul_(self.weights, self.masks)
+        if optimizer is not None:
+            momentum = self._momentum_buffers(optimizer)
+            if momentum:
+                torch._foreach_mul_(momentum, self.masks)
+
+    def _momentum_buffers(self, optimizer: torch.optim.Optimizer) -> list[Tensor]:
+        if self._momentum is None:
+            buffers = [optimizer.state.get(w, {}).get("momentum_buffer") for w in self.weights]
+            if any(b is None for b in buffers):
+                return []
+            self._momentum = buffers
+        return self._momentum
+
+    # --- persistence ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Tensor]:
+        return {name: m.clone() for name, m in zip(self.names, self.masks, strict=True)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.set_flat(self.flat(state[name] for name in self.names).bool())

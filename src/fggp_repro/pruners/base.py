@@ -1,0 +1,56 @@
+"""The pruner interface: three hooks the training loop calls, nothing else.
+
+    pruner.at_init()                 once, before the first step (initial mask, pruning at init)
+    loss.backward()
+    pruner.after_backward(t)         gradients of minibatch t are in .grad; may change the mask
+    optimizer.step(); masks.apply_(optimizer)
+    pruner.after_step(t)             weights of step t are updated and masked
+
+A pruner only ever changes the mask through its MaskSet; the loop zeroes masked weights and their
+momentum after every step, so no pruner needs to know about the optimizer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fggp_repro.masks import MaskSet
+
+
+class Pruner:
+    """Base class: keeps the network at `initial_density` (random ERK mask when below 1)."""
+
+    name = "base"
+    #: whether the initial-state axis (dense / sparse50 start) means anything for this method
+    uses_initial_state = True
+
+    def __init__(
+        self,
+        masks: MaskSet,
+        *,
+        target_density: float,
+        total_iterations: int,
+        initial_density: float = 1.0,
+        seed: int = 0,
+    ):
+        self.masks = masks
+        self.target_density = target_density
+        self.total_iterations = total_iterations
+        self.initial_density = initial_density
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def at_init(self) -> None:
+        if self.initial_density < 1.0:
+            self.masks.init_random_erk(self.initial_density, self.generator)
+
+    def after_backward(self, iteration: int) -> None:
+        """Called with this minibatch's gradients in place, before the optimizer step."""
+
+    def after_step(self, iteration: int) -> None:
+        """Called after the optimizer step and masking."""
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,16 @@
+"""GMP (Zhu & Gupta 2017, "To prune, or not to prune"): on the cubic schedule, prune the active
+weights of smallest magnitude, ranked globally across layers."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from fggp_repro.pruners.gradual import GradualPruner
+from fggp_repro.selection import smallest_k
+
+
+class GMP(GradualPruner):
+    name = "gmp"
+
+    def select(self, k: int) -> Tensor:
+        return smallest_k(self.masks.flat_weight_magnitudes(), self.masks.flat_mask(), k)

@@ -1,0 +1,54 @@
+"""Gradual pruning on the cubic schedule: at each pruning step remove exactly the number of active
+weights that brings the global density down to the schedule's value; never regrow."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from fggp_repro.masks import MaskSet
+from fggp_repro.pruners.base import Pruner
+from fggp_repro.schedule import CubicSchedule, count_to_prune
+
+
+class GradualPruner(Pruner):
+    """Subclasses say which k active weights go (`select`); this class says when and how many."""
+
+    def __init__(
+        self,
+        masks: MaskSet,
+        *,
+        target_density: float,
+        total_iterations: int,
+        initial_density: float = 1.0,
+        seed: int = 0,
+        interval: int = 2000,
+        start_iteration: int = 0,
+        end_fraction: float = 0.8,
+    ):
+        super().__init__(
+            masks,
+            target_density=target_density,
+            total_iterations=total_iterations,
+            initial_density=initial_density,
+            seed=seed,
+        )
+        self.schedule = CubicSchedule.build(
+            total_iterations,
+            initial_density,
+            target_density,
+            interval,
+            start_iteration,
+            end_fraction,
+        )
+
+    def after_backward(self, iteration: int) -> None:
+        if not self.schedule.is_pruning_step(iteration):
+            return
+        density = self.schedule.density_at(iteration)
+        k = count_to_prune(self.masks.active_count, self.masks.numel, density)
+        if k > 0:
+            self.masks.prune(self.select(k))
+
+    def select(self, k: int) -> Tensor:
+        """Flat indices of the k active weights to prune now."""
+        raise NotImplementedError

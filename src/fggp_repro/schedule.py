@@ -1,0 +1,67 @@
+"""The cubic sparsity schedule of Zhu & Gupta (2017), as pure functions of the iteration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fggp_repro.errors import ConfigError
+
+
+def cubic_density(
+    iteration: int, initial_density: float, final_density: float, start: int, end: int
+) -> float:
+    """d_t = d_f + (d_i - d_f) * (1 - (t - start) / (end - start))^3, held constant outside."""
+    if iteration <= start:
+        return initial_density
+    if iteration >= end:
+        return final_density
+    progress = (iteration - start) / (end - start)
+    return final_density + (initial_density - final_density) * (1.0 - progress) ** 3
+
+
+def count_to_prune(active: int, total: int, density: float) -> int:
+    """How many active weights must go so that exactly round(density * total) remain."""
+    return max(0, active - round(density * total))
+
+
+@dataclass(frozen=True)
+class CubicSchedule:
+    """Pruning steps every `interval` iterations from `start` to `end`, the last step on that grid
+    not after end_fraction x total iterations; the cubic reaches the final density at `end` exactly,
+    so the frozen mask always has the target sparsity."""
+
+    initial_density: float
+    final_density: float
+    start: int
+    end: int
+    interval: int
+
+    @classmethod
+    def build(
+        cls,
+        total_iterations: int,
+        initial_density: float,
+        final_density: float,
+        interval: int,
+        start_iteration: int = 0,
+        end_fraction: float = 0.8,
+    ) -> CubicSchedule:
+        window_end = math.floor(end_fraction * total_iterations)
+        steps = (window_end - start_iteration) // interval
+        if steps < 1:
+            raise ConfigError(
+                f"the pruning window (iterations {start_iteration}..{window_end} of "
+                f"{total_iterations}) holds fewer than two pruning steps at interval {interval}: "
+                "lower pruner.interval or train longer"
+            )
+        end = start_iteration + steps * interval
+        return cls(initial_density, final_density, start_iteration, end, interval)
+
+    def is_pruning_step(self, iteration: int) -> bool:
+        return self.start <= iteration <= self.end and (iteration - self.start) % self.interval == 0
+
+    def density_at(self, iteration: int) -> float:
+        return cubic_density(
+            iteration, self.initial_density, self.final_density, self.start, self.end
+        )
