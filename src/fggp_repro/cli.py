@@ -13,11 +13,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fggp_repro.config import register_configs
+from fggp_repro.config import register_configs, validate
 from fggp_repro.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 CHECKED_GROUPS = ("backbone", "pruner", "data", "experiment")
+VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package"}
+VALUE_FLAGS |= {"-p", "--experimental-rerun"}
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--cfg", "-c"}
+INFO_FLAGS |= {"--shell-completion", "-sc", "--experimental-rerun"}
 PROG = "fggp-repro"
 log = logging.getLogger(PROG)
 _failures: list[str] = []
@@ -35,10 +39,10 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def check_arguments(argv: list[str]) -> None:
-    """Catch the commonest mistakes in plain `key=value` overrides (sweep lists included) before
-    Hydra starts, so that they cost one clear line and no output directory."""
-    for arg in argv:
+def check_arguments(overrides: list[str]) -> None:
+    """Name the commonest mistakes in plain `key=value` overrides (every value of a sweep list)
+    in words a user expects, before anything else runs."""
+    for arg in overrides:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+~")
         if not sep or "(" in value or "$" in value:
@@ -57,6 +61,59 @@ def check_arguments(argv: list[str]) -> None:
                     raise UserError(f"sparsity must be a number in (0, 1), got '{v}'") from None
                 if not 0.0 < sparsity < 1.0:
                     raise UserError(f"sparsity must lie strictly between 0 and 1, got {v}")
+
+
+def overrides_in(argv: list[str]) -> list[str]:
+    """The override arguments of a command line, without flags and the values flags take."""
+    overrides, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in VALUE_FLAGS
+        else:
+            overrides.append(arg)
+    return overrides
+
+
+def first_choice(override: str) -> str:
+    """`key=a,b,c` -> `key=a`: one point of a sweep, enough to check how the config composes."""
+    key, sep, value = override.partition("=")
+    if not sep or value[:1] in "[{" or "(" in value or "," not in value:
+        return override
+    return f"{key}={value.split(',')[0]}"
+
+
+def preflight(argv: list[str]) -> None:
+    """Compose and validate the config (the first point of a sweep) before Hydra launches, so
+    that a bad override costs one line on stderr and creates no directory."""
+    overrides = overrides_in(argv)
+    check_arguments(overrides)
+    if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=PROG):
+            cfg = compose(config_name="config", overrides=[first_choice(o) for o in overrides])
+    except (HydraException, OmegaConfBaseException) as error:
+        cause = f" ({one_line(str(error.__cause__))})" if error.__cause__ else ""
+        raise UserError(one_line(str(error)) + cause) from None
+    validate(cfg)
+
+
+def one_line(message: str) -> str:
+    """Hydra's and OmegaConf's several-line messages, folded into one line."""
+    kept = []
+    for line in message.splitlines():
+        line = line.strip()
+        if line.startswith(("Set the environment variable", "object_type=")):
+            break
+        if line:
+            kept.append(line)
+    return " ".join(kept)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -95,14 +152,14 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path) -> None:
 
 
 def main() -> None:
-    try:
-        check_arguments(sys.argv[1:])
-    except UserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        sys.exit(2)
     register_configs()
     if not OmegaConf.has_resolver("run_subdir"):
         OmegaConf.register_new_resolver("run_subdir", run_subdir)
+    try:
+        preflight(sys.argv[1:])
+    except UserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        sys.exit(2)
     hydra_app()
     if _failures:
         print(f"{PROG}: {len(_failures)} run(s) of the sweep failed:", file=sys.stderr)

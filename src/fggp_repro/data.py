@@ -115,12 +115,19 @@ def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -
 def random_crop_flip(images: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
     """Zero-pad by `padding`, take a random same-size crop per image and flip half of them,
     like torchvision's RandomCrop(padding) + RandomHorizontalFlip, for the whole batch at once."""
-    n, c, h, w = images.shape
-    padded = F.pad(images, (padding,) * 4)
-    device = images.device
+    n, device = images.shape[0], images.device
     dy = torch.randint(0, 2 * padding + 1, (n,), device=device, generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (n,), device=device, generator=generator)
     flip = torch.rand(n, device=device, generator=generator) < 0.5
+    return crop_flip(images, dy, dx, flip, padding)
+
+
+def crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, padding: int) -> Tensor:
+    """Image i cropped at offset (dy[i], dx[i]) of its zero-padded copy, then mirrored if flip[i]:
+    one gather for the whole batch."""
+    n, c, h, w = images.shape
+    device = images.device
+    padded = F.pad(images, (padding,) * 4)
     rows = (dy[:, None] + torch.arange(h, device=device)).view(n, 1, h, 1)
     cols = torch.arange(w, device=device).expand(n, w)
     cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]

@@ -1,0 +1,131 @@
+"""Short training runs on synthetic data: exact final sparsity, and masked weights and their
+momentum exactly zero after every optimizer step, for every pruner and initial state."""
+
+import pytest
+import torch
+from conftest import SmallConvNet, compose
+from omegaconf import OmegaConf
+
+from fggp_repro import trainer
+from fggp_repro.config import OptimConfig, TrainConfig
+from fggp_repro.data import iterations_per_epoch, make_synthetic
+from fggp_repro.erk import erk_counts
+from fggp_repro.masks import MaskSet
+from fggp_repro.models import build_backbone
+from fggp_repro.pruners import PRUNERS
+from fggp_repro.trainer import make_optimizer, train
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(512, 256, seed=0)
+
+
+def configs(epochs: int = 3):
+    optim = OmegaConf.structured(OptimConfig(lr=0.05, milestones=[2]))
+    run = OmegaConf.structured(TrainConfig(epochs=epochs, batch_size=64, progress=False))
+    return optim, run
+
+
+def masked_entries_are_zero(masks: MaskSet, optimizer_state) -> bool:
+    for weight, mask in zip(masks.weights, masks.masks):
+        if weight[mask == 0].abs().sum() != 0:
+            return False
+        buffer = optimizer_state.get(weight, {}).get("momentum_buffer")
+        if buffer is not None and buffer[mask == 0].abs().sum() != 0:
+            return False
+    return True
+
+
+class Watched:
+    """Wraps a pruner; after every step checks the invariant on the trainer's own optimizer."""
+
+    def __init__(self, pruner, masks, optimizers):
+        self.pruner, self.masks, self.optimizers, self.violations = pruner, masks, optimizers, 0
+
+    def __getattr__(self, name):
+        return getattr(self.pruner, name)
+
+    def after_step(self, iteration):
+        self.pruner.after_step(iteration)
+        self.violations += not masked_entries_are_zero(self.masks, self.optimizers[0].state)
+
+
+@pytest.fixture
+def optimizers(monkeypatch):
+    """Every optimizer the trainer creates."""
+    created = []
+
+    def capture(model, optim_cfg):
+        created.append(make_optimizer(model, optim_cfg))
+        return created[-1]
+
+    monkeypatch.setattr(trainer, "make_optimizer", capture)
+    return created
+
+
+@pytest.mark.parametrize("name", ["gmp", "fggp"])
+@pytest.mark.parametrize("initial_density", [1.0, 0.5])
+def test_run_ends_at_exact_target_with_zero_masked_weights_and_momentum(
+    data, optimizers, name, initial_density
+):
+    torch.manual_seed(0)
+    model = SmallConvNet()
+    masks = MaskSet.from_model(model)
+    optim, run = configs()
+    total = run.epochs * iterations_per_epoch(512, run.batch_size, False)
+    pruner = PRUNERS[name](
+        masks,
+        target_density=0.1,
+        total_iterations=total,
+        initial_density=initial_density,
+        seed=3,
+        interval=3,
+    )
+    watched = Watched(pruner, masks, optimizers)
+    outcome = train(model, masks, watched, data, optim, run, seed=0)
+
+    target = round(0.1 * masks.numel)
+    nonzero = sum(int(torch.count_nonzero(w)) for w in masks.weights)
+    assert masks.active_count == target == int(masks.flat_mask().sum())
+    assert nonzero == target
+    assert watched.violations == 0
+    assert masked_entries_are_zero(masks, optimizers[0].state)
+    assert all(optimizers[0].state[w]["momentum_buffer"] is not None for w in masks.weights)
+    assert outcome.iterations == total
+    assert 0.0 <= outcome.final_test_acc <= 100.0
+
+
+def test_sparse50_start_is_erk_with_exact_counts():
+    torch.manual_seed(0)
+    model = SmallConvNet()
+    masks = MaskSet.from_model(model)
+    pruner = PRUNERS["gmp"](
+        masks, target_density=0.1, total_iterations=100, initial_density=0.5, seed=7, interval=10
+    )
+    pruner.at_init()
+    expected = erk_counts([w.shape for w in masks.weights], 0.5)
+    assert [int(m.sum()) for m in masks.masks] == expected
+    assert [int(torch.count_nonzero(w)) for w in masks.weights] == expected
+    assert masks.active_count == round(0.5 * masks.numel)
+
+
+def test_dense_pruner_keeps_every_weight(data):
+    torch.manual_seed(0)
+    model = SmallConvNet()
+    masks = MaskSet.from_model(model)
+    optim, run = configs(epochs=1)
+    pruner = PRUNERS["dense"](masks, target_density=0.1, total_iterations=8, initial_density=0.5)
+    train(model, masks, pruner, data, optim, run, seed=0)
+    assert masks.active_count == masks.numel
+
+
+def test_small_model_clearly_beats_chance_on_synthetic_data():
+    torch.manual_seed(0)
+    data = make_synthetic(1024, 512, seed=1)
+    model = build_backbone(compose("backbone=vgg_tiny").backbone)
+    masks = MaskSet.from_model(model)
+    optim, run = configs(epochs=4)
+    pruner = PRUNERS["dense"](masks, target_density=1.0, total_iterations=64)
+    outcome = train(model, masks, pruner, data, optim, run, seed=0)
+    assert outcome.final_test_acc > 40.0  # chance is 10%
