@@ -97,6 +97,7 @@ BAD_INPUT = {
     "unknown init": ["init=sparse90"],
     "preset mismatch": ["data=cifar10"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
+    "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
 }
 
 

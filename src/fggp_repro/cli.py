@@ -3,6 +3,7 @@ sweeps the axes through whichever Hydra launcher is configured (local, joblib, s
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import sys
@@ -101,7 +102,23 @@ def preflight(argv: list[str]) -> None:
     except (HydraException, OmegaConfBaseException) as error:
         cause = f" ({one_line(str(error.__cause__))})" if error.__cause__ else ""
         raise UserError(one_line(str(error)) + cause) from None
-    validate(cfg)
+    for point in sweep_points(overrides):
+        candidate = cfg.copy()
+        for key, value in point.items():
+            OmegaConf.update(candidate, key, value)
+        validate(candidate)
+
+
+def sweep_points(overrides: list[str]) -> list[dict[str, str]]:
+    """Every combination of the swept values of the keys `validate` looks at across fields."""
+    axes = {"sparsity": [], "init": [], "pruner.name": []}
+    for arg in overrides:
+        key, sep, value = arg.partition("=")
+        key = "pruner.name" if key == "pruner" else key
+        if sep and key in axes and "(" not in value:
+            axes[key] = [v.strip() for v in value.split(",")]
+    swept = {key: values for key, values in axes.items() if values}
+    return [dict(zip(swept, combo, strict=True)) for combo in itertools.product(*swept.values())]
 
 
 def one_line(message: str) -> str:
@@ -141,7 +158,14 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path) -> None:
     (.hydra/, its log) and the then-empty directories, never a directory holding other files."""
     if not output_dir.is_dir() or (output_dir / "result.json").exists():
         return
-    logging.shutdown()
+    root_logger = logging.getLogger()
+    for handler in list(root_logger.handlers):
+        if (
+            isinstance(handler, logging.FileHandler)
+            and output_dir.resolve() in Path(handler.baseFilename).parents
+        ):
+            handler.close()
+            root_logger.removeHandler(handler)
     shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
     (output_dir / f"{PROG}.log").unlink(missing_ok=True)
     root = output_root.resolve()
