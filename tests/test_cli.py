@@ -52,7 +52,8 @@ def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
     assert record["achieved_sparsity"] == pytest.approx(1 - active / record["params_prunable"])
     assert sum(layer["numel"] for layer in record["per_layer"]) == record["params_prunable"]
     assert record["params_prunable"] < record["params_total"]
-    assert record["config"]["pruner"] == {"name": "fggp", "rate": 0.5}
+    assert record["config"]["pruner"]["rate"] == 0.5
+    assert record["config"]["pruner"]["order"] == "gradient_first"
     assert record["epochs"] == 2 and record["images_per_second"] > 0
     metrics = (path.parent / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]

@@ -26,8 +26,8 @@ def test_gmp_matches_global_unstructured_over_two_steps():
     reference = reference_masks(copy.deepcopy(model), [100, 150])
     masks = MaskSet(prunable_weights(model, keep_first_conv_dense=False))
     gmp = GMP(masks, target_density=0.1, total_iterations=100, interval=10)
-    masks.prune(gmp.select(100))
-    masks.prune(gmp.select(150))
+    masks.prune(gmp.select(100, 0))
+    masks.prune(gmp.select(150, 0))
     assert torch.equal(masks.flat_mask(), reference)
     assert masks.active_count == masks.numel - 250
 

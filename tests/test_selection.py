@@ -23,7 +23,7 @@ def test_fggp_ranks_globally_across_layers(two_linear):
     pruner = fggp_on(two_linear, rate=0.5)
     # candidates: floor(0.5 * 6) = 3 smallest |g| -> a2 (.01), b0 (.02), a1 (.05)
     # prune the 2 of them with smallest |w| -> a1 (.10), b0 (.20)
-    assert sorted(pruner.select(2).tolist()) == [1, 4]
+    assert sorted(pruner.select(2, 0).tolist()) == [1, 4]
 
 
 def test_fggp_differs_from_magnitude_only(two_linear):
@@ -31,14 +31,14 @@ def test_fggp_differs_from_magnitude_only(two_linear):
     # rate 1/3: candidates are floor(2) smallest |g| = a2 (.01), b0 (.02); the smaller |w| of
     # those is b0 (.20), whereas magnitude alone would pick a1 (.10).
     pruner = fggp_on(two_linear, rate=1 / 3)
-    assert pruner.select(1).tolist() == [4]
+    assert pruner.select(1, 0).tolist() == [4]
 
 
 def test_fggp_candidate_set_grows_to_k(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
     pruner = fggp_on(two_linear, rate=0.2)  # floor(1.2) = 1 candidate, k = 4 > 1
     # the candidate set becomes the 4 smallest |g|: a2, b0, a1, a0; all four go
-    assert sorted(pruner.select(4).tolist()) == [0, 1, 2, 4]
+    assert sorted(pruner.select(4, 0).tolist()) == [0, 1, 2, 4]
 
 
 def test_fggp_never_chooses_masked_weights(two_linear):
@@ -47,26 +47,26 @@ def test_fggp_never_chooses_masked_weights(two_linear):
     pruner.masks.prune(torch.tensor([1, 2]))  # a1, a2 masked: their w is now 0
     # active: a0 a3 b0 b1 (|g| .2 .3 .02 .4); candidates floor(0.5*4)=2 -> b0, a0
     # smallest |w| of those -> b0 (.2)
-    assert pruner.select(1).tolist() == [4]
-    assert sorted(pruner.select(2).tolist()) == [0, 4]
+    assert pruner.select(1, 0).tolist() == [4]
+    assert sorted(pruner.select(2, 0).tolist()) == [0, 4]
 
 
 def test_fggp_ties_break_towards_lower_flat_index(two_linear):
     set_layer_values(two_linear, [0.3] * 6, [0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     pruner = fggp_on(two_linear, rate=0.5)
     # all |g| tie -> candidates a0 a1 a2; all |w| tie -> a0 a1
-    assert pruner.select(2).tolist() == [0, 1]
+    assert pruner.select(2, 0).tolist() == [0, 1]
     set_layer_values(two_linear, [0.3, 0.3, 0.2, 0.2, 0.2, 0.1], [0.5, 0.1, 0.1, 0.5, 0.1, 0.1])
     # |g| ties at .1 for a1 a2 b0 b1 -> 3 candidates are a1 a2 b0 (lower indices first)
     # |w| among them: a1 .3, a2 .2, b0 .2 -> tie between a2 and b0, lower index a2 first
-    assert pruner.select(1).tolist() == [2]
+    assert pruner.select(1, 0).tolist() == [2]
 
 
 def test_gmp_takes_smallest_magnitudes_globally(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
     masks = MaskSet([("a", two_linear.a.weight), ("b", two_linear.b.weight)])
     gmp = GMP(masks, target_density=0.1, total_iterations=100, interval=10)
-    assert sorted(gmp.select(3).tolist()) == [1, 2, 4]
+    assert sorted(gmp.select(3, 0).tolist()) == [1, 2, 4]
 
 
 def test_primitives_on_ties_and_eligibility():

@@ -103,7 +103,7 @@ def test_sparse50_start_is_erk_with_exact_counts():
     pruner = PRUNERS["gmp"](
         masks, target_density=0.1, total_iterations=100, initial_density=0.5, seed=7, interval=10
     )
-    pruner.at_init()
+    pruner.at_init(model, [])
     expected = erk_counts([w.shape for w in masks.weights], 0.5)
     assert [int(m.sum()) for m in masks.masks] == expected
     assert [int(torch.count_nonzero(w)) for w in masks.weights] == expected

@@ -8,13 +8,14 @@ import logging
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fggp_repro.config import register_configs, validate
+from fggp_repro.config import pruner_axes, register_configs, validate
 from fggp_repro.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -28,12 +29,15 @@ log = logging.getLogger(PROG)
 _failures: list[str] = []
 
 
-def run_subdir(data: str, backbone: str, pruner: str, sparsity: float, init: str, seed: int) -> str:
+def run_subdir(data: str, backbone: str, pruner: Any, sparsity: float, init: str, seed: int) -> str:
     """Where a run lives below output_root: derived from the config alone, so a requeued or
-    repeated job finds its own directory again. Dense training has no target or initial state."""
-    if pruner == "dense":
-        return f"{data}/{backbone}/dense/seed{seed}"
-    return f"{data}/{backbone}/{pruner}/s{sparsity}/{init}/seed{seed}"
+    repeated job finds its own directory again. Axes a pruner has no use for (dense training's
+    target, the initial state of RigL or SNIP) are left out, as in its record."""
+    uses_target, uses_initial_state = pruner_axes(pruner)
+    parts = [data, backbone, pruner.name]
+    parts += [f"s{sparsity}"] if uses_target else []
+    parts += [str(init)] if uses_initial_state else []
+    return "/".join([*parts, f"seed{seed}"])
 
 
 def group_options(group: str) -> list[str]:
@@ -175,7 +179,22 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path) -> None:
         directory = directory.parent
 
 
+def pruner_descriptions() -> dict[str, str]:
+    """Each pruner's one-line description: the first comment line of its config file."""
+    descriptions = {}
+    for name in group_options("pruner"):
+        first = (CONF_DIR / "pruner" / f"{name}.yaml").read_text().splitlines()[0]
+        descriptions[name] = first.lstrip("# ").strip()
+    return descriptions
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--pruners"]:
+        descriptions = pruner_descriptions()
+        width = max(map(len, descriptions))
+        for name, description in descriptions.items():
+            print(f"{name:<{width}}  {description}")
+        return
     register_configs()
     if not OmegaConf.has_resolver("run_subdir"):
         OmegaConf.register_new_resolver("run_subdir", run_subdir)

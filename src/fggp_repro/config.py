@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any  # noqa: UP035  (OmegaConf needs typing.List)
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from fggp_repro.errors import ConfigError
 
@@ -66,20 +66,97 @@ class SyntheticConfig:
     data_seed: int = 0
 
 
+class Order(str, Enum):
+    """Which criterion picks the candidates in two-stage selection."""
+
+    gradient_first = "gradient_first"
+    magnitude_first = "magnitude_first"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RatePolicy(str, Enum):
+    """Fixed candidate rate, or cosine-annealed over training."""
+
+    fixed = "fixed"
+    annealed = "annealed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Each pruner schema says which of the paper's axes mean something for it (ClassVars are not
+# config keys): a target sparsity, and the dense / sparse50 initial state.
 @dataclass
 class DenseConfig:
+    uses_target: ClassVar[bool] = False
+    uses_initial_state: ClassVar[bool] = False
     name: str = "dense"
 
 
 @dataclass
 class GMPConfig:
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = True
     name: str = "gmp"
 
 
 @dataclass
-class FGGPConfig:
-    name: str = "fggp"
+class TwoStageConfig:
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = True
+    name: str = MISSING
+    order: Order = Order.gradient_first
+    rate_policy: RatePolicy = RatePolicy.fixed
     rate: float = 0.5
+    final_rate: float = 0.005
+
+
+@dataclass
+class GraNetConfig:
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = True
+    name: str = "granet"
+    initial_rate: float = 0.5
+    final_rate: float = 0.005
+    end_fraction: float = 0.5
+
+
+@dataclass
+class RegrowthConfig:
+    """RigL and SET: constant sparsity from an ERK start, so no initial-state axis."""
+
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = False
+    name: str = MISSING
+    drop_fraction: float = 0.3
+    end_fraction: float = 0.75
+
+
+@dataclass
+class SNIPConfig:
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = False
+    name: str = "snip"
+    batches: int = 1
+
+
+@dataclass
+class GraSPConfig:
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = False
+    name: str = "grasp"
+    batches: int = 1
+    temperature: float = 200.0
+
+
+@dataclass
+class SynFlowConfig:
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = False
+    name: str = "synflow"
+    rounds: int = 100
 
 
 @dataclass
@@ -140,7 +217,16 @@ class Config:
 SCHEMAS: dict[str, dict[str, type]] = {
     "backbone": {"vgg": VGGConfig, "resnet": ResNetConfig},
     "data": {"cifar10": Cifar10Config, "synthetic": SyntheticConfig},
-    "pruner": {"dense": DenseConfig, "gmp": GMPConfig, "fggp": FGGPConfig},
+    "pruner": {
+        "dense": DenseConfig,
+        "gmp": GMPConfig,
+        "two_stage": TwoStageConfig,
+        "granet": GraNetConfig,
+        "regrowth": RegrowthConfig,
+        "snip": SNIPConfig,
+        "grasp": GraSPConfig,
+        "synflow": SynFlowConfig,
+    },
 }
 
 
@@ -152,19 +238,36 @@ def register_configs() -> None:
             cs.store(group=f"schema/{group}", name=name, node=node)
 
 
+def pruner_axes(pruner_cfg: Any) -> tuple[bool, bool]:
+    """(uses_target, uses_initial_state) of a composed pruner config."""
+    schema = OmegaConf.get_type(pruner_cfg)
+    return getattr(schema, "uses_target", True), getattr(schema, "uses_initial_state", True)
+
+
 def validate(cfg: Any) -> None:
     """Check the constraints a type cannot express; raise ConfigError with a one-line message."""
     if not 0.0 < cfg.sparsity < 1.0:
         raise ConfigError(f"sparsity must lie strictly between 0 and 1, got {cfg.sparsity}")
-    init_density = INITIAL_DENSITY[Init(cfg.init)]
-    if cfg.pruner.name != "dense" and 1.0 - cfg.sparsity > init_density:
+    pruner = cfg.pruner
+    uses_target, uses_initial_state = pruner_axes(pruner)
+    init = Init(cfg.init)
+    if not uses_initial_state and init is not Init.dense:
         raise ConfigError(
-            f"init={Init(cfg.init).value} starts at density {init_density}, so the target "
+            f"pruner={pruner.name} has no initial-state axis (it sets its own starting mask), so "
+            f"init={init.value} means nothing for it: run it with init=dense, which its record "
+            "reports as init: n/a"
+        )
+    if uses_target and uses_initial_state and 1.0 - cfg.sparsity > INITIAL_DENSITY[init]:
+        raise ConfigError(
+            f"init={init.value} starts at density {INITIAL_DENSITY[init]}, so the target "
             f"sparsity {cfg.sparsity} (density {1 - cfg.sparsity:.4g}) cannot be reached by pruning"
         )
-    pruner = cfg.pruner
-    if "rate" in pruner and not 0.0 < pruner.rate <= 1.0:
-        raise ConfigError(f"pruner.rate must lie in (0, 1], got {pruner.rate}")
+    for key in ("rate", "final_rate", "initial_rate", "drop_fraction", "end_fraction"):
+        if key in pruner and not 0.0 < pruner[key] <= 1.0:
+            raise ConfigError(f"pruner.{key} must lie in (0, 1], got {pruner[key]}")
+    for key in ("batches", "rounds"):
+        if key in pruner and pruner[key] < 1:
+            raise ConfigError(f"pruner.{key} must be at least 1, got {pruner[key]}")
     if cfg.schedule.interval < 1 or cfg.schedule.start_iteration < 0:
         raise ConfigError("schedule.interval must be at least 1 and schedule.start_iteration >= 0")
     if not 0.0 < cfg.schedule.end_fraction <= 1.0:

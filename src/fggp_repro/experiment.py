@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from fggp_repro.config import INITIAL_DENSITY, Init, validate
+from fggp_repro.config import INITIAL_DENSITY, Init, pruner_axes, validate
 from fggp_repro.data import iterations_per_epoch, load_data
 from fggp_repro.errors import UserError
 from fggp_repro.masks import MaskSet
@@ -66,7 +66,7 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
         schedule=cfg.schedule,
     )
 
-    record = _base_record(cfg, pruner.uses_initial_state, data.synthetic, model, masks, device)
+    record = _base_record(cfg, data.synthetic, model, masks, device)
     output_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = output_dir / METRICS_FILE
     metrics_path.unlink(missing_ok=True)
@@ -101,15 +101,15 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
 
 
 def _base_record(
-    cfg: Any, uses_init: bool, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device
+    cfg: Any, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device: torch.device
 ) -> dict[str, Any]:
-    prunes = cfg.pruner.name != "dense"
+    uses_target, uses_initial_state = pruner_axes(cfg.pruner)
     return {
         "status": "running",
         "backbone": cfg.backbone.name,
         "pruner": cfg.pruner.name,
-        "target_sparsity": cfg.sparsity if prunes else 0.0,
-        "init": Init(cfg.init).value if uses_init else "n/a",
+        "target_sparsity": cfg.sparsity if uses_target else 0.0,
+        "init": Init(cfg.init).value if uses_initial_state else "n/a",
         "seed": cfg.seed,
         "dataset": cfg.data.name,
         "synthetic_data": synthetic,

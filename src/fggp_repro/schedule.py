@@ -65,3 +65,11 @@ class CubicSchedule:
         return cubic_density(
             iteration, self.initial_density, self.final_density, self.start, self.end
         )
+
+
+def cosine_decay(iteration: int, total: int, start_value: float, end_value: float) -> float:
+    """start_value at 0, end_value at `total` and after, half a cosine in between (per iteration):
+    end + (start - end) * (1 + cos(pi * t / total)) / 2."""
+    if iteration >= total:
+        return end_value
+    return end_value + (start_value - end_value) * (1 + math.cos(math.pi * iteration / total)) / 2

@@ -98,7 +98,8 @@ def train(
     steps_per_epoch = iterations_per_epoch(
         data.train_x.shape[0], train_cfg.batch_size, train_cfg.drop_last
     )
-    pruner.at_init()
+    init_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    pruner.at_init(model, train_batches(data, train_cfg.batch_size, init_generator))
     masks.apply_(optimizer)
 
     history: list[dict[str, Any]] = []

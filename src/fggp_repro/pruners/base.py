@@ -1,6 +1,6 @@
 """The pruner interface: three hooks the training loop calls, nothing else.
 
-    pruner.at_init()                 once, before the first step (initial mask, pruning at init)
+    pruner.at_init(model, batches)   once, before the first step (initial mask, pruning at init)
     loss.backward()
     pruner.after_backward(t)         gradients of minibatch t are in .grad; may change the mask
     optimizer.step(); masks.apply_(optimizer)
@@ -12,17 +12,16 @@ momentum after every step, so no pruner needs to know about the optimizer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
+from torch import Tensor, nn
 
 from fggp_repro.masks import MaskSet
 
 
 class Pruner:
     """Base class: keeps the network at `initial_density` (random ERK mask when below 1)."""
-
-    name = "base"
-    #: whether the initial-state axis (dense / sparse50 start) means anything for this method
-    uses_initial_state = True
 
     def __init__(
         self,
@@ -39,7 +38,9 @@ class Pruner:
         self.initial_density = initial_density
         self.generator = torch.Generator().manual_seed(seed)
 
-    def at_init(self) -> None:
+    def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
+        """Before the first step; `batches` yields training minibatches for methods that score
+        the network at initialisation (read lazily: a method that needs none costs nothing)."""
         if self.initial_density < 1.0:
             self.masks.init_random_erk(self.initial_density, self.generator)
 

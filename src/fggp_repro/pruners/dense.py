@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from torch import Tensor, nn
+
 from fggp_repro.pruners.base import Pruner
 
 
 class Dense(Pruner):
-    name = "dense"
-    uses_initial_state = False
-
-    def at_init(self) -> None:
+    def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
         """Stay dense whatever initial state was asked for."""

@@ -10,7 +10,5 @@ from fggp_repro.selection import smallest_k
 
 
 class GMP(GradualPruner):
-    name = "gmp"
-
-    def select(self, k: int) -> Tensor:
+    def select(self, k: int, iteration: int) -> Tensor:
         return smallest_k(self.masks.flat_weight_magnitudes(), self.masks.flat_mask(), k)

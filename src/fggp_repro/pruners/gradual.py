@@ -42,13 +42,16 @@ class GradualPruner(Pruner):
         )
 
     def after_backward(self, iteration: int) -> None:
+        self.prune_on_schedule(iteration)
+
+    def prune_on_schedule(self, iteration: int) -> None:
         if not self.schedule.is_pruning_step(iteration):
             return
         density = self.schedule.density_at(iteration)
         k = count_to_prune(self.masks.active_count, self.masks.numel, density)
         if k > 0:
-            self.masks.prune(self.select(k))
+            self.masks.prune(self.select(k, iteration))
 
-    def select(self, k: int) -> Tensor:
-        """Flat indices of the k active weights to prune now."""
+    def select(self, k: int, iteration: int) -> Tensor:
+        """Flat indices of the k active weights to prune at this iteration."""
         raise NotImplementedError

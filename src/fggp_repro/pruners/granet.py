@@ -1,0 +1,53 @@
+"""GraNet (Liu et al., NeurIPS 2021, "Sparse Training via Boosting Pruning Plasticity with
+Neuroregeneration").
+
+Every `interval` completed steps: first, inside its own pruning window (default epochs 0-80 of
+160, `end_fraction` 0.5), GMP's cubic global magnitude pruning; then, for the whole of training,
+zero-cost neuroregeneration: in each layer drop ceil(rate x nnz) smallest-|w| active weights and
+regrow as many at the largest dense |grad| among inactive positions, new weights starting at zero.
+The rate cosine-decays from `initial_rate` (0.5) to `final_rate` (0.005) over all of training,
+stepped every iteration. Like GraNet's code, it acts after the optimizer step of the minibatch
+whose gradient it reads, and counts completed steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor
+
+from fggp_repro.masks import MaskSet
+from fggp_repro.pruners.gradual import GradualPruner
+from fggp_repro.pruners.regrowth import drop_and_grow, gradient_growth
+from fggp_repro.schedule import cosine_decay
+from fggp_repro.selection import smallest_k
+
+
+class GraNet(GradualPruner):
+    def __init__(
+        self,
+        masks: MaskSet,
+        *,
+        initial_rate: float = 0.5,
+        final_rate: float = 0.005,
+        end_fraction: float = 0.5,
+        **schedule_and_target,
+    ):
+        super().__init__(masks, end_fraction=end_fraction, **schedule_and_target)
+        self.initial_rate = initial_rate
+        self.final_rate = final_rate
+
+    def after_backward(self, iteration: int) -> None:
+        """GraNet reads the gradient after the optimizer step (see after_step)."""
+
+    def after_step(self, iteration: int) -> None:
+        completed = iteration + 1
+        if completed % self.schedule.interval != 0:
+            return
+        self.prune_on_schedule(completed)
+        rate = cosine_decay(completed, self.total_iterations, self.initial_rate, self.final_rate)
+        counts = [math.ceil(rate * int(m.sum())) for m in self.masks.masks]
+        drop_and_grow(self.masks, counts, gradient_growth(self.masks))
+
+    def select(self, k: int, iteration: int) -> Tensor:
+        return smallest_k(self.masks.flat_weight_magnitudes(), self.masks.flat_mask(), k)

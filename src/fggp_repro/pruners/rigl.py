@@ -1,0 +1,53 @@
+"""RigL (Evci et al. 2020, "Rigging the Lottery: Making All Tickets Winners").
+
+Sparse from scratch at the final density with ERK layer densities; every `interval` completed
+steps until `end_fraction` of training (0.75), in each layer drop round(f_t x nnz) smallest-|w|
+active weights and regrow as many at the largest dense |grad| among inactive positions (new
+weights start at zero); f_t = drop_fraction/2 x (1 + cos(pi t / t_end)). Constant sparsity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from torch import Tensor, nn
+
+from fggp_repro.masks import MaskSet
+from fggp_repro.pruners.base import Pruner
+from fggp_repro.pruners.regrowth import GrowthRule, drop_and_grow, gradient_growth
+from fggp_repro.schedule import cosine_decay
+
+
+class RigL(Pruner):
+    def __init__(
+        self,
+        masks: MaskSet,
+        *,
+        drop_fraction: float = 0.3,
+        end_fraction: float = 0.75,
+        interval: int = 2000,
+        start_iteration: int = 0,
+        **target,
+    ):
+        super().__init__(masks, **target)
+        self.drop_fraction = drop_fraction
+        self.interval = interval
+        self.start_iteration = start_iteration
+        self.end_iteration = math.floor(end_fraction * self.total_iterations)
+
+    def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
+        self.masks.init_random_erk(self.target_density, self.generator)
+
+    def after_step(self, iteration: int) -> None:
+        completed = iteration + 1
+        if completed % self.interval != 0 or not (
+            self.start_iteration < completed < self.end_iteration
+        ):
+            return
+        fraction = cosine_decay(completed, self.end_iteration, self.drop_fraction, 0.0)
+        counts = [round(fraction * int(m.sum())) for m in self.masks.masks]
+        drop_and_grow(self.masks, counts, self.growth_rule())
+
+    def growth_rule(self) -> GrowthRule:
+        return gradient_growth(self.masks)

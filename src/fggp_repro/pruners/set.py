@@ -1,0 +1,16 @@
+"""SET (Mocanu et al. 2018, "Scalable Training of Artificial Neural Networks with Adaptive
+Sparse Connectivity inspired by Network Science").
+
+RigL's schedule and drop rule, but the regrown connections are drawn uniformly at random among
+the inactive positions of each layer: exactly as many as were dropped, not a Bernoulli draw.
+"""
+
+from __future__ import annotations
+
+from fggp_repro.pruners.regrowth import GrowthRule, random_growth
+from fggp_repro.pruners.rigl import RigL
+
+
+class SET(RigL):
+    def growth_rule(self) -> GrowthRule:
+        return random_growth(self.generator)

@@ -1,0 +1,32 @@
+"""SNIP (Lee et al. 2019, "SNIP: Single-shot Network Pruning based on Connection Sensitivity").
+
+At initialisation, score each weight by |g * w|, g the gradient of the cross-entropy on
+`batches` training minibatches; keep the highest scores globally, train with the mask fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from fggp_repro.masks import MaskSet
+from fggp_repro.pruners.at_init import OneShotPruner, flat, scoring_copy, take
+
+
+def snip_scores(model: nn.Module, names: list[str], batches: list[tuple[Tensor, Tensor]]) -> Tensor:
+    clone, weights = scoring_copy(model, names)
+    for images, labels in batches:
+        nn.functional.cross_entropy(clone(images), labels).backward()
+    return flat((w.grad * w).abs() for w in weights).detach()
+
+
+class SNIP(OneShotPruner):
+    def __init__(self, masks: MaskSet, *, batches: int = 1, **target):
+        super().__init__(masks, **target)
+        self.batches = batches
+
+    def scores(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
+        with torch.enable_grad():
+            return snip_scores(model, self.masks.names, take(batches, self.batches))

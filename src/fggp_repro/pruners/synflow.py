@@ -1,0 +1,69 @@
+"""SynFlow (Tanaka et al. 2020, "Pruning neural networks without any data by iteratively
+conserving synaptic flow").
+
+Data-free: on a copy with every parameter replaced by its absolute value (float64, eval mode),
+R = sum of the network's output for an all-ones input; score |w * dR/dw|. Over `rounds` rounds
+(100) the density follows the exponential schedule d_f^(k / rounds), each round re-scoring the
+surviving weights and keeping the top ones globally. Then train with the mask fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from fggp_repro.masks import MaskSet
+from fggp_repro.pruners.at_init import OneShotPruner, flat, scoring_copy
+from fggp_repro.selection import smallest_k
+
+
+def synflow_scores(
+    model: nn.Module, weights: list[nn.Parameter], input_shape: Sequence[int]
+) -> Tensor:
+    """|w * dR/dw| with R = sum(model(ones)); `model` must already hold absolute values."""
+    model.zero_grad(set_to_none=True)
+    ones = torch.ones(*input_shape, dtype=weights[0].dtype, device=weights[0].device)
+    model(ones).sum().backward()
+    return flat((w.grad * w).abs() for w in weights).detach()
+
+
+class SynFlow(OneShotPruner):
+    def __init__(
+        self,
+        masks: MaskSet,
+        *,
+        rounds: int = 100,
+        input_shape: Sequence[int] = (1, 3, 32, 32),
+        **target,
+    ):
+        super().__init__(masks, **target)
+        self.rounds = rounds
+        self.input_shape = tuple(input_shape)
+
+    def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
+        """Iterative: prune a little each round on the absolute-valued copy, then copy the mask."""
+        with torch.enable_grad():
+            clone, _ = scoring_copy(model, self.masks.names)
+            clone.double().eval()
+            parameters = dict(clone.named_parameters())
+            weights = [parameters[name] for name in self.masks.names]
+            with torch.no_grad():
+                for tensor in [*clone.parameters(), *clone.buffers()]:
+                    if tensor.is_floating_point():
+                        tensor.abs_()
+            originals = [w.detach().clone() for w in weights]
+            alive = self.masks.flat_mask()
+            total = self.masks.numel
+            for k in range(1, self.rounds + 1):
+                with torch.no_grad():
+                    pieces = torch.split(alive.to(originals[0].dtype), self.masks.sizes)
+                    for w, w0, m in zip(weights, originals, pieces, strict=True):
+                        w.copy_(w0 * m.view_as(w0))
+                scores = synflow_scores(clone, weights, self.input_shape)
+                keep = round(self.target_density ** (k / self.rounds) * total)
+                n_prune = int(alive.sum()) - keep
+                if n_prune > 0:
+                    alive[smallest_k(scores, alive, n_prune)] = False
+        self.masks.set_flat(alive)
