@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import run_cli
 
 from fggp_repro.collect import main as table_main
@@ -99,11 +100,14 @@ BAD_INPUT = {
     "preset mismatch": ["data=cifar10"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
     "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
+    "cuda without a gpu": ["train.device=cuda"],
 }
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
+    if case.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
     base = [] if case.startswith("cifar10") else FAST
     result = run_cli(*base, *BAD_INPUT[case], f"output_root={tmp_path}")
     lines = result.stderr.strip().splitlines()

@@ -89,24 +89,35 @@ class RatePolicy(str, Enum):
 # Each pruner schema says which of the paper's axes mean something for it (ClassVars are not
 # config keys): a target sparsity, and the dense / sparse50 initial state.
 @dataclass
-class DenseConfig:
-    uses_target: ClassVar[bool] = False
+class GradualPrunerSchema:
+    """Methods that prune gradually from the initial state towards the target."""
+
+    uses_target: ClassVar[bool] = True
+    uses_initial_state: ClassVar[bool] = True
+    name: str = MISSING
+
+
+@dataclass
+class OwnStartSchema(GradualPrunerSchema):
+    """Methods that set their own starting mask at the target (sparse training, pruning at
+    initialisation), so the initial-state axis means nothing for them."""
+
     uses_initial_state: ClassVar[bool] = False
+
+
+@dataclass
+class DenseConfig(OwnStartSchema):
+    uses_target: ClassVar[bool] = False
     name: str = "dense"
 
 
 @dataclass
-class GMPConfig:
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = True
+class GMPConfig(GradualPrunerSchema):
     name: str = "gmp"
 
 
 @dataclass
-class TwoStageConfig:
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = True
-    name: str = MISSING
+class TwoStageConfig(GradualPrunerSchema):
     order: Order = Order.gradient_first
     rate_policy: RatePolicy = RatePolicy.fixed
     rate: float = 0.5
@@ -114,9 +125,7 @@ class TwoStageConfig:
 
 
 @dataclass
-class GraNetConfig:
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = True
+class GraNetConfig(GradualPrunerSchema):
     name: str = "granet"
     initial_rate: float = 0.5
     final_rate: float = 0.005
@@ -124,37 +133,28 @@ class GraNetConfig:
 
 
 @dataclass
-class RegrowthConfig:
-    """RigL and SET: constant sparsity from an ERK start, so no initial-state axis."""
+class RegrowthConfig(OwnStartSchema):
+    """RigL and SET: constant sparsity from an ERK start at the target density."""
 
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = False
-    name: str = MISSING
     drop_fraction: float = 0.3
     end_fraction: float = 0.75
 
 
 @dataclass
-class SNIPConfig:
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = False
+class SNIPConfig(OwnStartSchema):
     name: str = "snip"
     batches: int = 1
 
 
 @dataclass
-class GraSPConfig:
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = False
+class GraSPConfig(OwnStartSchema):
     name: str = "grasp"
     batches: int = 1
     temperature: float = 200.0
 
 
 @dataclass
-class SynFlowConfig:
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = False
+class SynFlowConfig(OwnStartSchema):
     name: str = "synflow"
     rounds: int = 100
 

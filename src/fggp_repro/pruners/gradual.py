@@ -17,25 +17,16 @@ class GradualPruner(Pruner):
         self,
         masks: MaskSet,
         *,
-        target_density: float,
-        total_iterations: int,
-        initial_density: float = 1.0,
-        seed: int = 0,
         interval: int = 2000,
         start_iteration: int = 0,
         end_fraction: float = 0.8,
+        **target,
     ):
-        super().__init__(
-            masks,
-            target_density=target_density,
-            total_iterations=total_iterations,
-            initial_density=initial_density,
-            seed=seed,
-        )
+        super().__init__(masks, **target)
         self.schedule = CubicSchedule.build(
-            total_iterations,
-            initial_density,
-            target_density,
+            self.total_iterations,
+            self.initial_density,
+            self.target_density,
             interval,
             start_iteration,
             end_fraction,
