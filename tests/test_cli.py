@@ -134,7 +134,10 @@ def test_table_skips_corrupt_records_and_summarises_the_rest(fggp_run, tmp_path,
     bad.parent.mkdir()
     bad.write_text("not json")
     shutil.copytree(root, tmp_path / "good")
-    table_main([str(tmp_path)])
+    plot = tmp_path / "accuracy.png"
+    table_main([str(tmp_path), "--plot", str(plot)])
     out, err = capsys.readouterr()
     assert "skipped: unreadable results file" in err
     assert "fggp" in out and "sparse50" in out and "+-" in out
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert bad.read_text() == "not json"
