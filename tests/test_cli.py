@@ -128,6 +128,23 @@ def test_corrupt_existing_record_is_reported_and_kept(tmp_path):
     assert (run_dir / "result.json").read_text() == '{"status": "compl'
 
 
+def test_diverging_run_writes_a_failed_record_but_never_over_a_completed_one(tmp_path):
+    args = [*FAST, "pruner=gmp", "sparsity=0.9", f"output_root={tmp_path}"]
+    path = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense/seed1/result.json"
+    failed = run_cli(*args, "optim.lr=1e30")
+    assert failed.returncode == 1 and "training failed" in failed.stderr
+    record = json.loads(path.read_text())
+    assert record["status"] == "failed" and "TrainingDiverged" in record["reason"]
+
+    assert run_cli(*args).returncode == 0  # a failed record does not block a rerun
+    completed = path.read_text()
+    metrics = (path.parent / "metrics.jsonl").read_text()
+    rerun = run_cli(*args, "optim.lr=1e30", "skip_completed=false")
+    assert rerun.returncode == 1 and "was kept" in rerun.stderr
+    assert path.read_text() == completed
+    assert (path.parent / "metrics.jsonl").read_text() == metrics
+
+
 def test_table_skips_corrupt_records_and_summarises_the_rest(fggp_run, tmp_path, capsys):
     root, _ = fggp_run
     bad = tmp_path / "x" / "result.json"

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from fggp_repro.config import INITIAL_DENSITY, Init, pruner_axes, validate
 from fggp_repro.data import iterations_per_epoch, load_data
-from fggp_repro.errors import UserError
+from fggp_repro.errors import ResultsError, UserError
 from fggp_repro.masks import MaskSet
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
@@ -23,6 +23,7 @@ from fggp_repro.trainer import resolve_device, set_determinism, train
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
+RUNNING_METRICS_FILE = "metrics.running.jsonl"  # renamed to METRICS_FILE when the run completes
 
 
 class RunFailed(Exception):
@@ -33,15 +34,22 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
     """Validate, train, and write `output_dir/result.json`; return the record.
 
     Bad input raises UserError before anything is written. A completed record already in
-    `output_dir` is kept and returned unless `skip_completed` is false.
+    `output_dir` is kept and returned unless `skip_completed` is false; then it is replaced only
+    by a run that completes too (a failed rerun leaves it and its metrics as they were).
     """
     validate(cfg)
     result_path = output_dir / RESULT_FILE
-    if cfg.skip_completed and result_path.exists():
-        previous = read_record(result_path)
-        if previous.get("status") == "completed":
-            log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
-            return previous
+    previous = None
+    if result_path.exists():
+        try:
+            previous = read_record(result_path)
+        except ResultsError as error:
+            if cfg.skip_completed:
+                raise ResultsError(f"{error} (remove it, or set skip_completed=false)") from None
+    completed_before = previous is not None and previous.get("status") == "completed"
+    if cfg.skip_completed and completed_before:
+        log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
+        return previous
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -68,17 +76,22 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
 
     record = _base_record(cfg, data.synthetic, model, masks, device)
     output_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = output_dir / METRICS_FILE
-    metrics_path.unlink(missing_ok=True)
+    running_metrics = output_dir / RUNNING_METRICS_FILE
+    running_metrics.unlink(missing_ok=True)
     log.info(
         "training %s / %s to sparsity %s from %s on %s (%d iterations)",
         cfg.backbone.name, cfg.pruner.name, record["target_sparsity"], record["init"],
         record["dataset"], total_iterations,
     )  # fmt: skip
     try:
-        outcome = train(model, masks, pruner, data, cfg.optim, cfg.train, cfg.seed, metrics_path)
+        outcome = train(model, masks, pruner, data, cfg.optim, cfg.train, cfg.seed, running_metrics)
     except Exception as error:
         record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        if completed_before:
+            raise RunFailed(
+                f"training failed ({record['reason']}); the earlier completed record "
+                f"{result_path} was kept"
+            ) from error
         write_json_atomic(result_path, record)
         raise RunFailed(f"training failed ({record['reason']}); record: {result_path}") from error
 
@@ -92,6 +105,7 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
         train_seconds=outcome.train_seconds,
         images_per_second=outcome.images_per_second,
     )
+    running_metrics.replace(output_dir / METRICS_FILE)
     write_json_atomic(result_path, record)
     log.info(
         "final test accuracy %.2f%%, sparsity %.4f -> %s",
