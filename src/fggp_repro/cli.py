@@ -40,6 +40,17 @@ def run_subdir(data: str, backbone: str, pruner: Any, sparsity: float, init: str
     return "/".join([*parts, f"seed{seed}"])
 
 
+def register() -> None:
+    """Schemas and the directory resolver, registered on import: launchers that run jobs in
+    other processes (joblib, submitit/SLURM) import this module there but never call main()."""
+    register_configs()
+    if not OmegaConf.has_resolver("run_subdir"):
+        OmegaConf.register_new_resolver("run_subdir", run_subdir)
+
+
+register()
+
+
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
@@ -195,9 +206,6 @@ def main() -> None:
         for name, description in descriptions.items():
             print(f"{name:<{width}}  {description}")
         return
-    register_configs()
-    if not OmegaConf.has_resolver("run_subdir"):
-        OmegaConf.register_new_resolver("run_subdir", run_subdir)
     try:
         preflight(sys.argv[1:])
     except UserError as error:
