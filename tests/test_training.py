@@ -129,3 +129,26 @@ def test_small_model_clearly_beats_chance_on_synthetic_data():
     pruner = PRUNERS["dense"](masks, target_density=1.0, total_iterations=64)
     outcome = train(model, masks, pruner, data, optim, run, seed=0)
     assert outcome.final_test_acc > 40.0  # chance is 10%
+
+
+@pytest.mark.parametrize("name", ["fggp", "set"])
+def test_same_seed_same_run(data, name):
+    """Data order, augmentation, initial masks and random regrowth all follow the seed."""
+    from fggp_repro.pruners import build_pruner
+
+    outcomes = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = SmallConvNet()
+        masks = MaskSet.from_model(model)
+        optim, run = configs(epochs=2)
+        cfg = compose(f"pruner={name}").pruner
+        pruner = build_pruner(
+            cfg, masks, target_density=0.2, total_iterations=16, initial_density=0.5, seed=5,
+            schedule={"interval": 2},
+        )  # fmt: skip
+        outcome = train(model, masks, pruner, data, optim, run, seed=5)
+        outcomes.append((outcome.final_test_acc, masks.flat_mask(), model.fc.weight.detach()))
+    assert outcomes[0][0] == outcomes[1][0]
+    assert torch.equal(outcomes[0][1], outcomes[1][1])
+    assert torch.equal(outcomes[0][2], outcomes[1][2])
