@@ -107,7 +107,7 @@ def main() -> None:
 
     def naive_masked() -> float:
         masks = MaskSet.from_model(model := fresh_model(args.backbone, device))
-        sparse(masks).at_init()
+        sparse(masks).at_init(model, [])
         return plain_loop(model, data, optim_cfg, batch, steps, masks)
 
     variants = {
