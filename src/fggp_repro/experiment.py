@@ -4,7 +4,6 @@ runs the same from the command line, a sweep launcher, a SLURM job or a notebook
 from __future__ import annotations
 
 import logging
-import random
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,6 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
         return previous
 
     torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"train.device={cfg.train.device} but CUDA is not available here")

@@ -140,6 +140,8 @@ class MaskSet:
     @torch.no_grad()
     def apply_(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         """Zero every masked weight and, when an optimizer is given, its momentum buffer."""
+        if self._active == self.numel:
+            return
         torch._foreach_mul_(self.weights, self.masks)
         if optimizer is not None:
             momentum = self._momentum_buffers(optimizer)
@@ -153,10 +155,3 @@ class MaskSet:
                 return []
             self._momentum = buffers
         return self._momentum
-
-    # --- persistence ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Tensor]:
-        return {name: m.clone() for name, m in zip(self.names, self.masks, strict=True)}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.set_flat(self.flat(state[name] for name in self.names).bool())

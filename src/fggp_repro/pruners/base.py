@@ -49,9 +49,3 @@ class Pruner:
 
     def after_step(self, iteration: int) -> None:
         """Called after the optimizer step and masking."""
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
