@@ -35,6 +35,11 @@ def prunable_weights(
     return named
 
 
+def flatten(tensors: Iterable[Tensor]) -> Tensor:
+    """Concatenate per-layer tensors shaped like the weights into one flat vector (model order)."""
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
 class MaskSet:
     """One 0/1 mask per prunable weight, in the weight's dtype and device.
 
@@ -75,8 +80,11 @@ class MaskSet:
         return torch.cat([m.reshape(-1) for m in self.masks]).bool()
 
     def flat(self, tensors: Iterable[Tensor]) -> Tensor:
-        """Concatenate per-layer tensors shaped like the weights into one flat vector."""
-        return torch.cat([t.reshape(-1) for t in tensors])
+        return flatten(tensors)
+
+    def layer_active_counts(self) -> list[int]:
+        """Active weights per layer (a device sync per layer: for update steps, not every step)."""
+        return [int(m.sum()) for m in self.masks]
 
     def flat_weight_magnitudes(self) -> Tensor:
         return self.flat(w.detach().abs() for w in self.weights)
@@ -93,10 +101,12 @@ class MaskSet:
                 "name": name,
                 "shape": list(w.shape),
                 "numel": w.numel(),
-                "active": int(m.sum()),
-                "density": float(m.sum()) / w.numel(),
+                "active": active,
+                "density": active / w.numel(),
             }
-            for name, w, m in zip(self.names, self.weights, self.masks, strict=True)
+            for name, w, active in zip(
+                self.names, self.weights, self.layer_active_counts(), strict=True
+            )
         ]
 
     # --- writing -------------------------------------------------------------------------------

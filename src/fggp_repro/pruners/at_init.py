@@ -7,7 +7,6 @@ import copy
 import itertools
 from collections.abc import Iterable
 
-import torch
 from torch import Tensor, nn
 
 from fggp_repro.pruners.base import Pruner
@@ -44,7 +43,3 @@ def take(batches: Iterable[tuple[Tensor, Tensor]], n: int) -> list[tuple[Tensor,
     if not taken:
         raise ValueError("pruning at initialisation needs at least one training batch")
     return taken
-
-
-def flat(tensors: Iterable[Tensor]) -> Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])

@@ -46,7 +46,7 @@ class GraNet(GradualPruner):
             return
         self.prune_on_schedule(completed)
         rate = cosine_decay(completed, self.total_iterations, self.initial_rate, self.final_rate)
-        counts = [math.ceil(rate * int(m.sum())) for m in self.masks.masks]
+        counts = [math.ceil(rate * n) for n in self.masks.layer_active_counts()]
         drop_and_grow(self.masks, counts, gradient_growth(self.masks))
 
     def select(self, k: int, iteration: int) -> Tensor:

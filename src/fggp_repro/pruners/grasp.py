@@ -14,8 +14,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from fggp_repro.masks import MaskSet
-from fggp_repro.pruners.at_init import OneShotPruner, flat, scoring_copy, take
+from fggp_repro.masks import MaskSet, flatten
+from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
 
 def hessian_gradient_product(
@@ -57,4 +57,4 @@ class GraSP(OneShotPruner):
             hg = hessian_gradient_product(
                 clone, weights, take(batches, self.batches), self.temperature
             )
-            return flat(-w.detach() * p for w, p in zip(weights, hg, strict=True))
+            return flatten(-w.detach() * p for w, p in zip(weights, hg, strict=True))

@@ -46,7 +46,7 @@ class RigL(Pruner):
         ):
             return
         fraction = cosine_decay(completed, self.end_iteration, self.drop_fraction, 0.0)
-        counts = [round(fraction * int(m.sum())) for m in self.masks.masks]
+        counts = [round(fraction * n) for n in self.masks.layer_active_counts()]
         drop_and_grow(self.masks, counts, self.growth_rule())
 
     def growth_rule(self) -> GrowthRule:

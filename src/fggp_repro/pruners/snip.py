@@ -11,15 +11,15 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from fggp_repro.masks import MaskSet
-from fggp_repro.pruners.at_init import OneShotPruner, flat, scoring_copy, take
+from fggp_repro.masks import MaskSet, flatten
+from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
 
 def snip_scores(model: nn.Module, names: list[str], batches: list[tuple[Tensor, Tensor]]) -> Tensor:
     clone, weights = scoring_copy(model, names)
     for images, labels in batches:
         nn.functional.cross_entropy(clone(images), labels).backward()
-    return flat((w.grad * w).abs() for w in weights).detach()
+    return flatten((w.grad * w).abs() for w in weights).detach()
 
 
 class SNIP(OneShotPruner):

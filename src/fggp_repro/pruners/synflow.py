@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from fggp_repro.masks import MaskSet
-from fggp_repro.pruners.at_init import OneShotPruner, flat, scoring_copy
+from fggp_repro.masks import MaskSet, flatten
+from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy
 from fggp_repro.selection import smallest_k
 
 
@@ -26,7 +26,7 @@ def synflow_scores(
     model.zero_grad(set_to_none=True)
     ones = torch.ones(*input_shape, dtype=weights[0].dtype, device=weights[0].device)
     model(ones).sum().backward()
-    return flat((w.grad * w).abs() for w in weights).detach()
+    return flatten((w.grad * w).abs() for w in weights).detach()
 
 
 class SynFlow(OneShotPruner):
