@@ -49,8 +49,15 @@ def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
     assert record["synthetic_data"] is True
     assert 0.0 <= record["final_test_acc"] <= 100.0
     active = sum(layer["active"] for layer in record["per_layer"])
-    assert active == round(0.1 * record["params_prunable"])
+    # the authors' density base (the default): vgg_tiny's conv/linear parameters are all but its
+    # 2 x 240 BN ones; the 3 x 16 x 9 first-conv weights and 250 biases are never pruned
+    base = record["params_conv_linear"]
+    assert base == record["params_total"] - 2 * (16 + 32 + 64 + 64 + 64)
+    assert base - record["params_prunable"] == 3 * 16 * 9 + (16 + 32 + 64 + 64 + 64 + 10)
+    assert active == round(0.1 * base) - (base - record["params_prunable"])
     assert record["achieved_sparsity"] == pytest.approx(1 - active / record["params_prunable"])
+    assert record["achieved_sparsity_conv_linear"] == pytest.approx(0.9, abs=1 / base)
+    assert record["achieved_sparsity"] > 0.9
     assert sum(layer["numel"] for layer in record["per_layer"]) == record["params_prunable"]
     assert record["params_prunable"] < record["params_total"]
     assert record["config"]["pruner"]["rate"] == 0.5
@@ -72,8 +79,9 @@ def test_completed_run_is_kept_not_retrained(fggp_run):
 
 def test_sweep_over_pruners_and_dense_record(tmp_path):
     result = run_cli(
-        "--multirun", *FAST, "pruner=dense,gmp", "sparsity=0.95", f"output_root={tmp_path}"
-    )
+        "--multirun", *FAST, "pruner=dense,gmp", "sparsity=0.95", f"output_root={tmp_path}",
+        "masking.density_base=prunable",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     dense = json.loads((tmp_path / "synthetic/vgg_tiny/dense/seed1/result.json").read_text())
     gmp = json.loads(
@@ -84,7 +92,8 @@ def test_sweep_over_pruners_and_dense_record(tmp_path):
         0.0,
         0.0,
     )
-    assert gmp["achieved_sparsity"] == pytest.approx(0.95, abs=1 / gmp["params_prunable"])
+    active = sum(layer["active"] for layer in gmp["per_layer"])
+    assert active == round(0.05 * gmp["params_prunable"])  # exact over the prunable weights
 
 
 BAD_INPUT = {

@@ -1,5 +1,9 @@
-"""Backbones against hand-counted parameter totals, augmentation against torchvision, configs
-composed the way the CLI composes them."""
+"""Backbones pinned to the FGGP authors' networks (LingkaiZhu1999/NetworkPruning,
+archs/cifar10/vgg.py and resnet.py): every parameter shape, the pooling, and each layer kind's
+initial distribution against its formula. Augmentation against torchvision, normalisation against
+the authors' constants, configs composed the way the CLI composes them."""
+
+import math
 
 import pytest
 import torch
@@ -7,36 +11,130 @@ import torchvision.transforms.functional as TF
 from conftest import compose
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
+from torch import nn
 
 from fggp_repro.cli import group_options
-from fggp_repro.data import crop_flip, load_cifar10, make_synthetic
+from fggp_repro.data import crop_flip, load_cifar10, make_synthetic, normalize, train_batches
 from fggp_repro.errors import DataError
 from fggp_repro.masks import prunable_weights
 from fggp_repro.models import build_backbone
+from fggp_repro.trainer import make_optimizer
+
+VGG19_E = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M"]
+VGG19_E += [512, 512, 512, 512]  # config E as written in the authors' vgg.py: four max-pools
 
 
-def vgg19_bn_parameters() -> int:
-    """16 bias-free 3x3 convs with BN (2 per channel) and Linear(512, 10), counted by hand."""
-    channels = [3, 64, 64, 128, 128, 256, 256, 256, 256] + [512] * 8
-    convs = sum(9 * c_in * c_out for c_in, c_out in zip(channels, channels[1:]))
-    return convs + 2 * sum(channels[1:]) + 512 * 10 + 10
+def vgg19_shapes(conv_bias: bool) -> list[tuple[int, ...]]:
+    """Parameter shapes in module order: per conv (weight, [bias]), BN (weight, bias); Linear."""
+    shapes, c_in = [], 3
+    for v in VGG19_E:
+        if v == "M":
+            continue
+        shapes += [(v, c_in, 3, 3), *([(v,)] if conv_bias else []), (v,), (v,)]
+        c_in = v
+    return shapes + [(10, 512), (10,)]
 
 
-def test_vgg19_parameter_count():
-    model = build_backbone(compose("backbone=vgg19").backbone)
-    total = sum(p.numel() for p in model.parameters())
-    assert total == vgg19_bn_parameters() == 20_035_018  # "about 20.0M"
-    assert sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 16
+def resnet50_shapes() -> list[tuple[int, ...]]:
+    """Stem, then per bottleneck conv1/bn1, conv2/bn2, conv3/bn3 and a projection shortcut where
+    the shape changes; Linear(2048, 10) without bias."""
+    shapes, c_in = [(64, 3, 3, 3), (64,), (64,)], 64
+    for stage, blocks in enumerate([3, 4, 6, 3]):
+        width = 64 * 2**stage
+        for block in range(blocks):
+            shapes += [(width, c_in, 1, 1), (width,), (width,), (width, width, 3, 3)]
+            shapes += [(width,), (width,), (4 * width, width, 1, 1), (4 * width,), (4 * width,)]
+            if block == 0:
+                shapes += [(4 * width, c_in, 1, 1), (4 * width,), (4 * width,)]
+            c_in = 4 * width
+    return shapes + [(10, 2048)]
 
 
-def test_resnet50_parameter_count():
+@pytest.mark.parametrize(
+    ("backbone", "expected", "total"),
+    [
+        ("vgg19", vgg19_shapes(conv_bias=True), 20_040_522),
+        ("vgg19_granet", vgg19_shapes(conv_bias=False), 20_035_018),
+        ("resnet50", resnet50_shapes(), 23_520_832),
+    ],
+)
+def test_every_parameter_shape_and_the_total_match_the_reference_network(backbone, expected, total):
+    model = build_backbone(compose(f"backbone={backbone}").backbone)
+    assert [tuple(p.shape) for p in model.parameters()] == expected
+    assert sum(math.prod(s) for s in expected) == total
+
+
+@pytest.mark.parametrize("backbone", ["vgg19", "vgg19_granet", "vgg_tiny"])
+def test_vgg_pools_four_times_then_averages_the_2x2_map(backbone):
+    model = build_backbone(compose(f"backbone={backbone}").backbone)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 4
+    assert model.features(torch.zeros(1, 3, 32, 32)).shape[2:] == (2, 2)
+    assert isinstance(model.pool, nn.AvgPool2d) and model.pool.kernel_size == 2
+
+
+def close(actual: float, expected: float, tolerance: float = 0.05) -> bool:
+    """Sample std within 5%: over 3 standard errors for the smallest layer (1,728 weights)."""
+    return abs(actual - expected) <= tolerance * expected
+
+
+@pytest.mark.parametrize(("backbone", "fan"), [("vgg19", "in"), ("vgg19_granet", "out")])
+def test_vgg_init_follows_its_formulas(backbone, fan):
+    torch.manual_seed(0)
+    model = build_backbone(compose(f"backbone={backbone}").backbone)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            channels = m.in_channels if fan == "in" else m.out_channels
+            assert close(m.weight.std().item(), math.sqrt(2 / (9 * channels)))
+            assert m.bias is None or not m.bias.any()
+        elif isinstance(m, nn.BatchNorm2d):
+            assert (m.weight == 1).all() and not m.bias.any()
+        elif isinstance(m, nn.Linear):
+            assert close(m.weight.std().item(), 0.01) and not m.bias.any()
+
+
+def test_resnet50_keeps_pytorchs_default_init():
+    """kaiming_uniform_(a=sqrt(5)): U(-b, b) with b = 1 / sqrt(fan_in), so std = b / sqrt(3)."""
+    torch.manual_seed(0)
     model = build_backbone(compose("backbone=resnet50").backbone)
-    # the widely reported count of the CIFAR ResNet-50 (bottleneck [3,4,6,3], 10 classes)
-    assert sum(p.numel() for p in model.parameters()) == 23_520_842  # "about 23.5M"
-    assert model.classifier.in_features == 2048
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d | nn.Linear):
+            bound = 1 / math.sqrt(m.weight[0].numel())
+            assert m.weight.abs().max() <= bound
+            assert close(m.weight.std().item(), bound / math.sqrt(3))
+        elif isinstance(m, nn.BatchNorm2d):
+            assert (m.weight == 1).all() and not m.bias.any()
 
 
-@pytest.mark.parametrize("name", ["vgg19", "resnet50", "vgg_tiny", "resnet_tiny"])
+def test_dense_vgg19_at_the_protocol_lr_does_not_blow_up():
+    """The networks of an earlier release reached a loss of 11 by the second step (chance is
+    ln 10 = 2.3) and sat at chance accuracy for epochs; the authors' network does not."""
+    torch.manual_seed(0)
+    cfg = compose("backbone=vgg19")
+    model = build_backbone(cfg.backbone)
+    optimizer = make_optimizer(model, cfg.optim)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
+    data = make_synthetic(64 * 12, 1, seed=0)
+    losses = []
+    for images, labels in train_batches(data, 64, torch.Generator().manual_seed(0)):
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert cfg.optim.lr == 0.1 and len(losses) == 12
+    assert max(losses) < losses[0] + 1.5, losses
+
+
+def test_normalisation_uses_the_authors_cifar10_constants():
+    data = make_synthetic(4, 1, seed=0)
+    assert data.mean == (0.4914, 0.4822, 0.4465)
+    assert data.std == (0.2470, 0.2435, 0.2616)  # archs' data.py; GraNet's is (0.2023, ...)
+    pixel = torch.full((1, 3, 1, 1), 51, dtype=torch.uint8)  # 51 / 255 = 0.2
+    expected = [(0.2 - m) / s for m, s in zip(data.mean, data.std)]
+    assert normalize(pixel, data.mean, data.std).flatten().tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", group_options("backbone"))
 def test_every_backbone_maps_cifar_images_to_ten_logits(name):
     model = build_backbone(compose(f"backbone={name}").backbone).eval()
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
@@ -94,6 +192,8 @@ def test_paper_protocol_is_the_default():
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.optim.label_smoothing) == (160, 64, 0.1)
     assert (cfg.schedule.interval, cfg.schedule.end_fraction, cfg.pruner.rate) == (2000, 0.8, 0.5)
     assert cfg.masking.keep_first_conv_dense
+    assert cfg.masking.density_base == "conv_linear"  # the authors' bookkeeping
+    assert compose("optim.label_smoothing=0").optim.label_smoothing == 0  # their previous commit
 
 
 def test_typed_configs_reject_bad_overrides():

@@ -76,7 +76,8 @@ def test_short_run_of_every_pruner_ends_at_exactly_the_target(every_pruner_run, 
     assert sum(layer["numel"] for layer in layers) == record["params_prunable"]
     assert all(layer["density"] == layer["active"] / layer["numel"] for layer in layers)
     uses_target, uses_init = pruner_axes(compose(f"pruner={name}").pruner)
-    target = round(0.1 * record["params_prunable"]) if uses_target else record["params_prunable"]
+    base, prunable = record["params_conv_linear"], record["params_prunable"]
+    target = round(0.1 * base) - (base - prunable) if uses_target else prunable
     assert active == target
     assert record["init"] == ("dense" if uses_init else "n/a")
 

@@ -111,7 +111,7 @@ def test_rigl_starts_at_erk_final_density_and_keeps_it():
     masks = MaskSet.from_model(model)
     rigl = RigL(masks, target_density=0.1, total_iterations=100, interval=10, seed=1)
     rigl.at_init(model, [])
-    expected = erk_counts([w.shape for w in masks.weights], 0.1)
+    expected = erk_counts([w.shape for w in masks.weights], round(0.1 * masks.numel))
     assert [int(m.sum()) for m in masks.masks] == expected
     assert sum(expected) == round(0.1 * masks.numel)
     for w in masks.weights:

@@ -7,9 +7,9 @@ from conftest import compose
 
 from fggp_repro.erk import erk_counts, erk_densities
 from fggp_repro.errors import ConfigError
-from fggp_repro.masks import prunable_weights
+from fggp_repro.masks import MaskSet, active_target, prunable_weights
 from fggp_repro.models import build_backbone
-from fggp_repro.schedule import CubicSchedule, count_to_prune, cubic_density
+from fggp_repro.schedule import CubicSchedule, cubic_density
 
 
 def test_cubic_density_at_start_middle_end():
@@ -38,9 +38,25 @@ def test_schedule_without_room_for_two_steps_is_refused():
         CubicSchedule.build(100, 1.0, 0.1, interval=90, end_fraction=0.8)
 
 
-def test_count_to_prune_reaches_the_rounded_target():
-    assert count_to_prune(1000, 1000, 0.1234) == 1000 - 123
-    assert count_to_prune(100, 1000, 0.5) == 0
+def test_active_target_over_either_density_base():
+    assert active_target(0.1234, 1000, 1000) == 123  # prunable base: round(d x N)
+    # base of 1200 (200 biases/first-conv weights, always active): round(.1234 x 1200) = 148
+    # parameters active in all, 148 - 200 < 0 impossible; at d = .5: 600 - 200 = 400 of 1000
+    assert active_target(0.5, 1000, 1200) == 400
+    with pytest.raises(ValueError):
+        active_target(0.1234, 1000, 1200)
+
+
+def test_authors_density_base_leaves_vgg19_at_98_percent_slightly_sparser():
+    """By hand: VGG-19-BN has 20,029,514 conv/linear parameters (20,040,522 minus 2 x 5,504 BN),
+    of which 5,514 biases and the 1,728 first-conv weights are never pruned. 2% of the base is
+    round(400,590.28) = 400,590 active, so 400,590 - 7,242 = 393,348 prunable weights stay: a
+    density of 1.9646% over the 20,022,272 prunable weights (the issue's 1.965%)."""
+    model = build_backbone(compose("backbone=vgg19").backbone)
+    masks = MaskSet.from_model(model, density_base="conv_linear")
+    assert (masks.base_numel, masks.numel) == (20_029_514, 20_022_272)
+    assert masks.target_active(0.02) == 393_348
+    assert MaskSet.from_model(model, density_base="prunable").target_active(0.02) == 400_445
 
 
 def test_erk_hand_solved_case_with_capping():
@@ -49,7 +65,7 @@ def test_erk_hand_solved_case_with_capping():
     # re-solved: eps = (648 - 8) / (18 + 110) = 5 -> .3125 and .55
     shapes = [(4, 2), (8, 4, 3, 3), (10, 100)]
     assert erk_densities(shapes, 0.5) == pytest.approx([1.0, 0.3125, 0.55])
-    assert erk_counts(shapes, 0.5) == [8, 90, 550]
+    assert erk_counts(shapes, 648) == [8, 90, 550]
 
 
 def test_erk_without_capping_is_proportional():
@@ -64,7 +80,7 @@ def test_erk_on_real_backbones_sums_exactly_and_never_exceeds_one(backbone, dens
     shapes = [tuple(w.shape) for _, w in prunable_weights(model)]
     sizes = [math.prod(s) for s in shapes]
     densities = erk_densities(shapes, density)
-    counts = erk_counts(shapes, density)
+    counts = erk_counts(shapes, round(density * sum(sizes)))
     assert max(densities) <= 1.0
     assert sum(d * n for d, n in zip(densities, sizes)) == pytest.approx(density * sum(sizes))
     assert sum(counts) == round(density * sum(sizes))

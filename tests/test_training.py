@@ -22,7 +22,7 @@ def data():
 
 
 def configs(epochs: int = 3):
-    optim = OmegaConf.structured(OptimConfig(lr=0.05, milestones=[2]))
+    optim = OmegaConf.structured(OptimConfig(lr=0.1, milestones=[2]))
     run = OmegaConf.structured(TrainConfig(epochs=epochs, batch_size=64, progress=False))
     return optim, run
 
@@ -104,7 +104,7 @@ def test_sparse50_start_is_erk_with_exact_counts():
         masks, target_density=0.1, total_iterations=100, initial_density=0.5, seed=7, interval=10
     )
     pruner.at_init(model, [])
-    expected = erk_counts([w.shape for w in masks.weights], 0.5)
+    expected = erk_counts([w.shape for w in masks.weights], round(0.5 * masks.numel))
     assert [int(m.sum()) for m in masks.masks] == expected
     assert [int(torch.count_nonzero(w)) for w in masks.weights] == expected
     assert masks.active_count == round(0.5 * masks.numel)
@@ -125,8 +125,9 @@ def test_small_model_clearly_beats_chance_on_synthetic_data():
     data = make_synthetic(1024, 512, seed=1)
     model = build_backbone(compose("backbone=vgg_tiny").backbone)
     masks = MaskSet.from_model(model)
-    optim, run = configs(epochs=4)
-    pruner = PRUNERS["dense"](masks, target_density=1.0, total_iterations=64)
+    _, run = configs(epochs=5)
+    optim = OmegaConf.structured(OptimConfig(milestones=[4]))  # the protocol's lr 0.1
+    pruner = PRUNERS["dense"](masks, target_density=1.0, total_iterations=80)
     outcome = train(model, masks, pruner, data, optim, run, seed=0)
     assert outcome.final_test_acc > 40.0  # chance is 10%
 

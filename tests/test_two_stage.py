@@ -98,3 +98,23 @@ def test_the_four_named_corners(name, order, policy):
     cfg = compose(f"pruner={name}").pruner
     assert (str(cfg.order), str(cfg.rate_policy), cfg.rate) == (order, policy, 0.5)
     assert cfg.final_rate == 0.005
+
+
+def test_candidate_count_is_taken_over_the_density_base(two_linear):
+    """The authors' int(r x remain) counts every conv/linear parameter still active."""
+    set_layer_values(two_linear, WEIGHTS, GRADS)
+
+    def select(base_numel):
+        layers = [("a", two_linear.a.weight), ("b", two_linear.b.weight)]
+        p = TwoStage(
+            MaskSet(layers, base_numel=base_numel), order="gradient_first",
+            rate_policy="fixed", rate=0.25, target_density=0.5, total_iterations=100,
+            interval=10,
+        )  # fmt: skip
+        return p.select(1, 0).tolist()
+
+    # 6 prunable weights: floor(.25 x 6) = 1 candidate, a2 (|g| .01), which goes
+    assert select(6) == [2]
+    # 4 more always-active parameters in the base: floor(.25 x 10) = 2 candidates, a2 and b0
+    # (|g| .02); the smaller |w| of the two is b0 (.2 against .3)
+    assert select(10) == [4]

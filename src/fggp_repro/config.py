@@ -30,12 +30,24 @@ class Init(str, Enum):
 INITIAL_DENSITY = {Init.dense: 1.0, Init.sparse50: 0.5}
 
 
+class ConvInit(str, Enum):
+    """N(0, sqrt(2 / fan)) for VGG's convs: fan-in (the FGGP authors') or fan-out (GraNet's)."""
+
+    fan_in = "fan_in"
+    fan_out = "fan_out"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class VGGConfig:
     name: str = MISSING
     arch: str = "vgg"
     convs_per_stage: list[int] = field(default_factory=lambda: [2, 2, 4, 4, 4])
     widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512])
+    conv_bias: bool = True
+    conv_init: ConvInit = ConvInit.fan_in
 
 
 @dataclass
@@ -193,9 +205,21 @@ class TrainConfig:
     progress: bool = True
 
 
+class DensityBase(str, Enum):
+    """What a density (and FGGP's |A|) is counted over: every Conv2d/Linear parameter, biases
+    and the dense first conv included (the FGGP authors' code), or the prunable weights only."""
+
+    conv_linear = "conv_linear"
+    prunable = "prunable"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class MaskingConfig:
     keep_first_conv_dense: bool = True
+    density_base: DensityBase = DensityBase.conv_linear
 
 
 @dataclass

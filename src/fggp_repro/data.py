@@ -18,7 +18,8 @@ from torch import Tensor
 from fggp_repro.errors import DataError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+# the FGGP authors' data.py; GraNet's std is (0.2023, 0.1994, 0.2010)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_FILES = "cifar-10-batches-py"
 
 

@@ -25,13 +25,16 @@ def erk_densities(shapes: Sequence[Sequence[int]], density: float) -> list[float
     return [1.0 if i in dense else eps * raw[i] for i in range(len(shapes))]
 
 
-def erk_counts(shapes: Sequence[Sequence[int]], density: float) -> list[int]:
-    """Active weights per layer: each ERK count rounded down or up (largest remainder first, then
-    layer order) so that the total is exactly round(density x total)."""
+def erk_counts(shapes: Sequence[Sequence[int]], total: int) -> list[int]:
+    """Active weights per layer, `total` in all: each layer's ERK count at density
+    total / size rounded down or up (largest remainder first, then layer order)."""
     sizes = [math.prod(shape) for shape in shapes]
-    exact = [d * n for d, n in zip(erk_densities(shapes, density), sizes, strict=True)]
+    if not 0 < total <= sum(sizes):
+        raise ValueError(f"cannot keep {total} of {sum(sizes)} weights active")
+    densities = erk_densities(shapes, total / sum(sizes))
+    exact = [d * n for d, n in zip(densities, sizes, strict=True)]
     counts = [min(math.floor(x), n) for x, n in zip(exact, sizes, strict=True)]
-    shortfall = round(density * sum(sizes)) - sum(counts)
+    shortfall = total - sum(counts)
     by_remainder = sorted(range(len(shapes)), key=lambda i: (-(exact[i] - counts[i]), i))
     for i in by_remainder:
         if shortfall <= 0:

@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from fggp_repro.config import INITIAL_DENSITY, Init, pruner_axes, validate
+from fggp_repro.config import INITIAL_DENSITY, DensityBase, Init, pruner_axes, validate
 from fggp_repro.data import iterations_per_epoch, load_data
-from fggp_repro.errors import ResultsError, UserError
-from fggp_repro.masks import MaskSet
+from fggp_repro.errors import ConfigError, ResultsError, UserError
+from fggp_repro.masks import MaskSet, conv_linear_parameter_count
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
 from fggp_repro.records import RESULT_FILE, environment, read_record, write_json_atomic
@@ -57,7 +57,11 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
     set_determinism(cfg.train.deterministic)
     data = load_data(cfg.data).to(device)
     model = build_backbone(cfg.backbone, data.num_classes).to(device)
-    masks = MaskSet.from_model(model, cfg.masking.keep_first_conv_dense)
+    masks = MaskSet.from_model(
+        model, cfg.masking.keep_first_conv_dense, DensityBase(cfg.masking.density_base).value
+    )
+    if pruner_axes(cfg.pruner)[0]:
+        check_reachable(masks, 1.0 - cfg.sparsity, cfg.masking.density_base)
     total_iterations = cfg.train.epochs * iterations_per_epoch(
         data.train_x.shape[0], cfg.train.batch_size, cfg.train.drop_last
     )
@@ -96,7 +100,7 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
     record.update(
         status="completed",
         final_test_acc=outcome.final_test_acc,
-        achieved_sparsity=1.0 - masks.active_count / masks.numel,
+        **achieved_sparsities(masks, record["params_conv_linear"]),
         per_layer=masks.layer_stats(),
         epochs=outcome.epochs,
         iterations=outcome.iterations,
@@ -110,6 +114,27 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
         outcome.final_test_acc, record["achieved_sparsity"], result_path,
     )  # fmt: skip
     return record
+
+
+def check_reachable(masks: MaskSet, final_density: float, density_base: str) -> None:
+    """A target whose count over the density base leaves no prunable weight is refused."""
+    try:
+        masks.target_active(final_density)
+    except ValueError as error:
+        raise ConfigError(
+            f"masking.density_base={density_base}: {error}; lower the sparsity or use "
+            "masking.density_base=prunable"
+        ) from None
+
+
+def achieved_sparsities(masks: MaskSet, conv_linear: int) -> dict[str, float]:
+    """Sparsity over the prunable weights, and over every Conv2d/Linear parameter (biases and a
+    dense first conv count as active), counted from the masks."""
+    active_conv_linear = masks.active_count + conv_linear - masks.numel
+    return {
+        "achieved_sparsity": 1.0 - masks.active_count / masks.numel,
+        "achieved_sparsity_conv_linear": 1.0 - active_conv_linear / conv_linear,
+    }
 
 
 def _base_record(
@@ -127,9 +152,11 @@ def _base_record(
         "synthetic_data": synthetic,
         "final_test_acc": None,
         "achieved_sparsity": None,
+        "achieved_sparsity_conv_linear": None,
         "per_layer": None,
         "params_total": sum(p.numel() for p in model.parameters()),
         "params_prunable": masks.numel,
+        "params_conv_linear": conv_linear_parameter_count(model),
         "epochs": cfg.train.epochs,
         "train_seconds": None,
         "images_per_second": None,

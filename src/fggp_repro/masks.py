@@ -15,6 +15,9 @@ from torch import Tensor, nn
 
 from fggp_repro.erk import erk_counts
 
+#: what a density is measured over (see MaskSet.from_model)
+DENSITY_BASES = ("conv_linear", "prunable")
+
 
 def prunable_weights(
     model: nn.Module, keep_first_conv_dense: bool = True
@@ -35,6 +38,32 @@ def prunable_weights(
     return named
 
 
+def conv_linear_parameter_count(model: nn.Module) -> int:
+    """Every parameter of every Conv2d and Linear layer, biases and the first conv included: the
+    base over which the FGGP authors' code measures density (`initial_num_weights`)."""
+    return sum(
+        p.numel()
+        for module in model.modules()
+        if isinstance(module, nn.Conv2d | nn.Linear)
+        for p in module.parameters(recurse=False)
+    )
+
+
+def active_target(density: float, numel: int, base_numel: int) -> int:
+    """How many of `numel` prunable weights stay active so that exactly round(density x base)
+    of `base_numel` parameters are active, the base's parameters outside the prunable set (biases,
+    a dense first conv) counting as always active. With base_numel == numel this is
+    round(density x numel); with the authors' larger base the prunable weights end slightly
+    sparser than `density`."""
+    target = round(density * base_numel) - (base_numel - numel)
+    if not 0 <= target <= numel:
+        raise ValueError(
+            f"density {density:.6g} of {base_numel} parameters leaves {target} of the {numel} "
+            "prunable weights active"
+        )
+    return target
+
+
 def flatten(tensors: Iterable[Tensor]) -> Tensor:
     """Concatenate per-layer tensors shaped like the weights into one flat vector (model order)."""
     return torch.cat([t.reshape(-1) for t in tensors])
@@ -44,10 +73,13 @@ class MaskSet:
     """One 0/1 mask per prunable weight, in the weight's dtype and device.
 
     Selection works on the flat concatenation of all layers (model order), so a flat index names
-    one weight of one layer and global rankings are plain sorts.
+    one weight of one layer and global rankings are plain sorts. Densities are measured over
+    `base_numel` parameters (default: the prunable weights themselves), see `active_target`.
     """
 
-    def __init__(self, named_weights: Iterable[tuple[str, nn.Parameter]]):
+    def __init__(
+        self, named_weights: Iterable[tuple[str, nn.Parameter]], base_numel: int | None = None
+    ):
         named = list(named_weights)
         if not named:
             raise ValueError("no prunable weights")
@@ -58,12 +90,26 @@ class MaskSet:
         ]
         self.sizes = [w.numel() for w in self.weights]
         self.numel = sum(self.sizes)
+        self.base_numel = self.numel if base_numel is None else base_numel
+        if self.base_numel < self.numel:
+            raise ValueError("the density base must include every prunable weight")
         self._active = self.numel
         self._momentum: list[Tensor] | None = None
 
     @classmethod
-    def from_model(cls, model: nn.Module, keep_first_conv_dense: bool = True) -> MaskSet:
-        return cls(prunable_weights(model, keep_first_conv_dense))
+    def from_model(
+        cls,
+        model: nn.Module,
+        keep_first_conv_dense: bool = True,
+        density_base: str = "prunable",
+    ) -> MaskSet:
+        """`density_base`: "prunable" measures densities over the prunable weights, so a target
+        density is exactly what stays; "conv_linear" over every Conv2d/Linear parameter, as the
+        FGGP authors' code does (and the command line by default)."""
+        if density_base not in DENSITY_BASES:
+            raise ValueError(f"density_base must be one of {DENSITY_BASES}, got {density_base!r}")
+        base = conv_linear_parameter_count(model) if density_base == "conv_linear" else None
+        return cls(prunable_weights(model, keep_first_conv_dense), base)
 
     # --- reading -------------------------------------------------------------------------------
     @property
@@ -73,7 +119,21 @@ class MaskSet:
 
     @property
     def density(self) -> float:
+        """Active fraction of the prunable weights."""
         return self._active / self.numel
+
+    @property
+    def active_over_base(self) -> int:
+        """Active parameters of the density base: the base's non-prunable ones count as active."""
+        return self._active + self.base_numel - self.numel
+
+    @property
+    def base_density(self) -> float:
+        return self.active_over_base / self.base_numel
+
+    def target_active(self, density: float) -> int:
+        """Prunable weights to keep active for `density` over the base (see `active_target`)."""
+        return active_target(density, self.numel, self.base_numel)
 
     def flat_mask(self) -> Tensor:
         """Boolean flat mask, True where a weight is active."""
@@ -144,8 +204,10 @@ class MaskSet:
         self.set_flat(flat.to(self.masks[0].device))
 
     def init_random_erk(self, density: float, generator: torch.Generator) -> None:
-        """A sparse-from-scratch start: ERK layer densities, a uniform random mask in each layer."""
-        self.init_random(erk_counts([w.shape for w in self.weights], density), generator)
+        """A sparse-from-scratch start at `density` over the base: ERK layer densities over the
+        prunable layers, a uniform random mask in each layer."""
+        total = self.target_active(density)
+        self.init_random(erk_counts([w.shape for w in self.weights], total), generator)
 
     @torch.no_grad()
     def apply_(self, optimizer: torch.optim.Optimizer | None = None) -> None:

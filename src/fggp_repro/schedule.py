@@ -20,11 +20,6 @@ def cubic_density(
     return final_density + (initial_density - final_density) * (1.0 - progress) ** 3
 
 
-def count_to_prune(active: int, total: int, density: float) -> int:
-    """How many active weights must go so that exactly round(density * total) remain."""
-    return max(0, active - round(density * total))
-
-
 @dataclass(frozen=True)
 class CubicSchedule:
     """Pruning steps every `interval` iterations from `start` to `end`, the last step on that grid

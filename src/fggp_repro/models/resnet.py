@@ -1,5 +1,12 @@
-"""CIFAR ResNet as in GraNet: 3x3 stride-1 stem without max-pool, four stages of bottleneck
-(or basic) blocks, global average pool, one Linear layer (ResNet-50: [3,4,6,3], about 23.5M)."""
+"""CIFAR ResNet as in the FGGP authors' code (LingkaiZhu1999/NetworkPruning,
+`archs/cifar10/resnet.py`, `ResNet50()`), which is GraNet's: a 3x3 stride-1 stem without
+max-pool, four stages of bottleneck (or basic) blocks, a global average pool (their
+`avg_pool2d(out, 4)` on the 4x4 map), and one Linear layer without bias. Every layer keeps
+PyTorch's default initialisation, as there.
+
+Their forward ends in log_softmax; cross-entropy applies log_softmax again, which changes nothing
+(log_softmax is idempotent), so the logits are returned and the loss is the same.
+"""
 
 from __future__ import annotations
 
@@ -65,10 +72,7 @@ class ResNet(nn.Module):
                 in_ch = block.out_channels
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(in_ch, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        self.classifier = nn.Linear(in_ch, num_classes, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.pool(self.blocks(self.stem(x))).flatten(1))

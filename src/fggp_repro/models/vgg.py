@@ -1,8 +1,16 @@
-"""CIFAR VGG with batch norm: 3x3 convs + BN + ReLU in five stages, each closed by 2x2 max-pool,
-then a single Linear layer on the 1x1x512 map (VGG-19-BN: 16 convs, about 20.0M parameters)."""
+"""CIFAR VGG with batch norm, as in the FGGP authors' code (LingkaiZhu1999/NetworkPruning,
+`archs/cifar10/vgg.py`, `vgg19_bn`): stages of 3x3 conv + BN + ReLU with a 2x2 max-pool between
+stages (config E: four), a 2x2 average pool on the last 2x2 map, then one Linear layer.
+
+The authors' convs carry a bias and start from N(0, sqrt(2 / (3 * 3 * C_in))) (fan-in); the Linear
+layer from N(0, 0.01) with bias 0. GraNet's VGG (VITA-Group/GraNet, `CIFAR/models/vgg.py`) is the
+same network without conv biases and with Kaiming fan-out conv init: `conv_bias` and `conv_init`
+select it, so published GraNet cells can be compared like for like.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
@@ -11,31 +19,51 @@ from fggp_repro.models import register
 
 
 class VGG(nn.Module):
-    def __init__(self, convs_per_stage: Sequence[int], widths: Sequence[int], num_classes: int):
+    def __init__(
+        self,
+        convs_per_stage: Sequence[int],
+        widths: Sequence[int],
+        num_classes: int,
+        conv_bias: bool = True,
+        conv_init: str = "fan_in",
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         in_channels = 3
-        for n_convs, width in zip(convs_per_stage, widths, strict=True):
+        for stage, (n_convs, width) in enumerate(zip(convs_per_stage, widths, strict=True)):
+            if stage > 0:
+                layers.append(nn.MaxPool2d(2))
             for _ in range(n_convs):
                 layers += [
-                    nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False),
+                    nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=conv_bias),
                     nn.BatchNorm2d(width),
                     nn.ReLU(inplace=True),
                 ]
                 in_channels = width
-            layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
+        self.pool = nn.AvgPool2d(2)
         self.classifier = nn.Linear(in_channels, num_classes)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                channels = module.in_channels if conv_init == "fan_in" else module.out_channels
+                fan = module.kernel_size[0] * module.kernel_size[1] * channels
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x).flatten(1))
+        return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
 @register("vgg")
 def build_vgg(
-    convs_per_stage: Sequence[int], widths: Sequence[int], num_classes: int = 10
+    convs_per_stage: Sequence[int],
+    widths: Sequence[int],
+    conv_bias: bool = True,
+    conv_init: str = "fan_in",
+    num_classes: int = 10,
 ) -> nn.Module:
-    return VGG(list(convs_per_stage), list(widths), num_classes)
+    return VGG(list(convs_per_stage), list(widths), num_classes, conv_bias, str(conv_init))

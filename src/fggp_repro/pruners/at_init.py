@@ -1,5 +1,5 @@
 """Pruning at initialisation: score every prunable weight once before training, keep exactly
-round(d_f x N) of them, then train with the mask fixed."""
+the count that leaves density d_f over the MaskSet's base, then train with the mask fixed."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class OneShotPruner(Pruner):
     def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
         scores = self.scores(model, batches)
         active = self.masks.flat_mask()
-        k = self.masks.active_count - round(self.target_density * self.masks.numel)
+        k = self.masks.active_count - self.masks.target_active(self.target_density)
         pick = largest_k if self.prune_highest else smallest_k
         self.masks.prune(pick(scores, active, k))
 

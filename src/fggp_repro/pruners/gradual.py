@@ -1,5 +1,6 @@
 """Gradual pruning on the cubic schedule: at each pruning step remove exactly the number of active
-weights that brings the global density down to the schedule's value; never regrow."""
+weights that brings the global density (over the MaskSet's base) down to the schedule's value;
+never regrow."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from torch import Tensor
 
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
-from fggp_repro.schedule import CubicSchedule, count_to_prune
+from fggp_repro.schedule import CubicSchedule
 
 
 class GradualPruner(Pruner):
@@ -39,7 +40,7 @@ class GradualPruner(Pruner):
         if not self.schedule.is_pruning_step(iteration):
             return
         density = self.schedule.density_at(iteration)
-        k = count_to_prune(self.masks.active_count, self.masks.numel, density)
+        k = self.masks.active_count - self.masks.target_active(density)
         if k > 0:
             self.masks.prune(self.select(k, iteration))
 

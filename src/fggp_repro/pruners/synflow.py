@@ -55,14 +55,13 @@ class SynFlow(OneShotPruner):
                         tensor.abs_()
             originals = [w.detach().clone() for w in weights]
             alive = self.masks.flat_mask()
-            total = self.masks.numel
             for k in range(1, self.rounds + 1):
                 with torch.no_grad():
                     pieces = torch.split(alive.to(originals[0].dtype), self.masks.sizes)
                     for w, w0, m in zip(weights, originals, pieces, strict=True):
                         w.copy_(w0 * m.view_as(w0))
                 scores = synflow_scores(clone, weights, self.input_shape)
-                keep = round(self.target_density ** (k / self.rounds) * total)
+                keep = self.masks.target_active(self.target_density ** (k / self.rounds))
                 n_prune = int(alive.sum()) - keep
                 if n_prune > 0:
                     alive[smallest_k(scores, alive, n_prune)] = False

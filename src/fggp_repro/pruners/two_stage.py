@@ -9,6 +9,7 @@ One mechanism, two settings. `order`: which criterion picks the candidates first
       with the largest |grad| are given back, i.e. the k with the smallest |grad| are pruned.
 `rate_policy`: fixed r_t = rate, or annealed: cosine from `rate` to `final_rate` over the whole
 of training, stepped every iteration. Selection is global across layers; there is no regrowth.
+|A| counts the active parameters of the MaskSet's density base, as the authors' `remain` does.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class TwoStage(GradualPruner):
         return cosine_decay(iteration, self.total_iterations, self.rate, self.final_rate)
 
     def select(self, k: int, iteration: int) -> Tensor:
-        rate, active = self.rate_at(iteration), self.masks.active_count
+        rate, active = self.rate_at(iteration), self.masks.active_over_base
         grads = self.masks.flat_grad_magnitudes()
         weights = self.masks.flat_weight_magnitudes()
         eligible = self.masks.flat_mask()
