@@ -1,22 +1,28 @@
-"""The command line end to end on synthetic data, its record, and its answers to bad input."""
+"""The command line end to end on synthetic data: its record and run directory, run identity,
+sweeps, and its answers to bad input (one line, non-zero exit, nothing written or lost)."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import REPO, compose, run_cli
 
 from fggp_repro.collect import main as table_main
+from fggp_repro.identity import run_id, setting_id
 
 FAST = ["experiment=demo", "train.epochs=2", "data.train_size=256", "data.test_size=128"]
 FAST += ["schedule.interval=2", "train.progress=false"]
 REQUIRED = {
     "backbone", "pruner", "target_sparsity", "init", "seed", "dataset", "final_test_acc",
-    "achieved_sparsity", "per_layer", "params_total", "params_prunable", "epochs",
-    "train_seconds", "images_per_second", "status", "config", "package_version", "git_commit",
-    "torch_version", "device_name",
+    "achieved_sparsity", "achieved_sparsity_conv_linear", "per_layer", "params_total",
+    "params_prunable", "params_conv_linear", "epochs", "train_seconds", "images_per_second",
+    "status", "config", "package_version", "git_commit", "torch_version", "device_name",
+    "run_id", "setting_id", "density_base",
 }  # fmt: skip
 
 
@@ -24,20 +30,30 @@ def record_files(root: Path) -> list[Path]:
     return sorted(root.rglob("result.json"))
 
 
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def fggp_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     args = [*FAST, "pruner=fggp", "sparsity=0.9", "init=sparse50", "seed=3", f"output_root={root}"]
-    result = run_cli(*args)
+    old_umask = os.umask(0o022)
+    try:
+        result = run_cli(*args)
+    finally:
+        os.umask(old_umask)
     assert result.returncode == 0, result.stderr
     return root, args
 
 
 def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
-    root, _ = fggp_run
-    path = root / "synthetic/vgg_tiny/fggp/s0.9/sparse50/seed3/result.json"
-    assert record_files(root) == [path]
+    root, args = fggp_run
+    [path] = record_files(root)
     record = json.loads(path.read_text())
+    assert path.parent.parent == root / "synthetic/vgg_tiny/fggp/s0.9/sparse50"
+    assert path.parent.name == f"seed3-{record['run_id']}"
+    assert record["run_id"] == run_id(compose(*args))
     assert record.keys() >= REQUIRED
     assert record["status"] == "completed"
     assert (record["backbone"], record["pruner"], record["init"]) == (
@@ -47,7 +63,6 @@ def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
     )
     assert (record["target_sparsity"], record["seed"], record["dataset"]) == (0.9, 3, "synthetic")
     assert record["synthetic_data"] is True
-    assert 0.0 <= record["final_test_acc"] <= 100.0
     active = sum(layer["active"] for layer in record["per_layer"])
     # the authors' density base (the default): vgg_tiny's conv/linear parameters are all but its
     # 2 x 240 BN ones; the 3 x 16 x 9 first-conv weights and 250 biases are never pruned
@@ -58,42 +73,100 @@ def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
     assert record["achieved_sparsity"] == pytest.approx(1 - active / record["params_prunable"])
     assert record["achieved_sparsity_conv_linear"] == pytest.approx(0.9, abs=1 / base)
     assert record["achieved_sparsity"] > 0.9
-    assert sum(layer["numel"] for layer in record["per_layer"]) == record["params_prunable"]
-    assert record["params_prunable"] < record["params_total"]
     assert record["config"]["pruner"]["rate"] == 0.5
-    assert record["config"]["pruner"]["order"] == "gradient_first"
     assert record["epochs"] == 2 and record["images_per_second"] > 0
     metrics = (path.parent / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
     assert "test_acc" in json.loads(metrics[-1])
+    assert not (path.parent / "checkpoints").exists()  # removed once the run completed
+    saved = torch.load(path.parent / "model.pt", weights_only=True)
+    assert sum(int(m.sum()) for m in saved["masks"]) == active
+    for name in ("result.json", "model.pt", "metrics.jsonl"):
+        assert (path.parent / name).stat().st_mode & 0o777 == 0o644  # umask 022, like neighbours
 
 
 def test_completed_run_is_kept_not_retrained(fggp_run):
     root, args = fggp_run
-    path = record_files(root)[0]
-    before = (path.stat().st_mtime_ns, path.read_text())
+    before = tree(root)
     result = run_cli(*args)
-    assert result.returncode == 0
-    assert (path.stat().st_mtime_ns, path.read_text()) == before
+    assert result.returncode == 0 and "already completed" in result.stdout
+    assert tree(root) == before
+
+
+def test_another_config_is_a_new_run_and_the_table_keeps_them_apart(fggp_run, tmp_path, capsys):
+    root, args = fggp_run
+    work = tmp_path / "runs"
+    shutil.copytree(root, work)
+    before = tree(work)
+    other = [a for a in args if not a.startswith("output_root")] + [f"output_root={work}"]
+    result = run_cli(*other, "pruner.rate=0.3")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in record_files(work)]
+    assert len(records) == 2 and records[0]["run_id"] != records[1]["run_id"]
+    assert {k: v for k, v in tree(work).items() if k in before} == before  # first run untouched
+    table_main([str(work)])
+    out, err = capsys.readouterr()
+    assert "2 configurations" in err and "pruner.rate" in err
+    assert out.count("fggp") == 2
+
+
+def test_identity_ignores_only_what_cannot_change_the_result():
+    base = compose(*FAST, "pruner=gmp")
+    same = compose(*FAST, "pruner=gmp", "output_root=elsewhere", "train.progress=true",
+                   "train.device=cpu", "train.eval_every=1", "skip_completed=false",
+                   "checkpoint.every=3")  # fmt: skip
+    assert run_id(same) == run_id(base)
+    for change in ("optim.lr=0.05", "train.epochs=3", "schedule.interval=3", "seed=2",
+                   "train.bf16=true", "masking.density_base=prunable"):  # fmt: skip
+        assert run_id(compose(*FAST, "pruner=gmp", change)) != run_id(base), change
+    assert setting_id(compose(*FAST, "pruner=gmp", "seed=2")) == setting_id(base)
+    # dense has no target: one run whatever `sparsity` says
+    assert run_id(compose(*FAST, "pruner=dense", "sparsity=0.9")) == run_id(
+        compose(*FAST, "pruner=dense", "sparsity=0.98")
+    )
+
+
+def test_run_id_is_the_same_in_another_process_and_hash_seed():
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from conftest import compose;"
+        "from fggp_repro.identity import run_id;"
+        f"print(run_id(compose(*{FAST!r}, 'pruner=fggp')))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env=env, check=True).stdout.strip()  # fmt: skip
+    assert out == run_id(compose(*FAST, "pruner=fggp")) and len(out) == 10
 
 
 def test_sweep_over_pruners_and_dense_record(tmp_path):
     result = run_cli(
-        "--multirun", *FAST, "pruner=dense,gmp", "sparsity=0.95", f"output_root={tmp_path}",
+        "--multirun", *FAST, "pruner=dense,gmp", "sparsity=0.95,0.9", f"output_root={tmp_path}",
         "masking.density_base=prunable",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    dense = json.loads((tmp_path / "synthetic/vgg_tiny/dense/seed1/result.json").read_text())
-    gmp = json.loads(
-        (tmp_path / "synthetic/vgg_tiny/gmp/s0.95/dense/seed1/result.json").read_text()
-    )
-    assert (dense["init"], dense["target_sparsity"], dense["achieved_sparsity"]) == (
-        "n/a",
-        0.0,
-        0.0,
-    )
+    records = {(r["pruner"], r["target_sparsity"]): r for r in map(json.loads, (
+        p.read_text() for p in record_files(tmp_path)))}  # fmt: skip
+    assert sorted(records) == [("dense", 0.0), ("gmp", 0.9), ("gmp", 0.95)]  # dense ran once
+    dense, gmp = records["dense", 0.0], records["gmp", 0.95]
+    assert (dense["init"], dense["achieved_sparsity"]) == ("n/a", 0.0)
     active = sum(layer["active"] for layer in gmp["per_layer"])
     assert active == round(0.05 * gmp["params_prunable"])  # exact over the prunable weights
+    assert "sweep of 3 run(s): 3 completed" in result.stdout
+
+
+def test_failed_jobs_are_summarised_from_disk_under_joblib(tmp_path):
+    result = run_cli(
+        "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *FAST,
+        "pruner=gmp", "sparsity=0.9", "optim.lr=0.1,1e30", f"output_root={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "sweep of 2 run(s): 1 completed, 1 failed" in result.stderr
+    failed_line = next(line for line in result.stderr.splitlines() if "failed:" in line)
+    assert "TrainingDiverged" in failed_line
+    rerun = run_cli(
+        "--multirun", *FAST, "pruner=gmp", "sparsity=0.9", "optim.lr=0.1", f"output_root={tmp_path}"
+    )
+    assert rerun.returncode == 0 and "0 to run, 1 already completed" in rerun.stdout
 
 
 BAD_INPUT = {
@@ -102,14 +175,23 @@ BAD_INPUT = {
     "sparsity above 1": ["sparsity=1.5"],
     "sparsity zero": ["sparsity=0"],
     "sparse50 below 50%": ["init=sparse50", "sparsity=0.3"],
-    "cifar10 missing offline": ["data.root=nowhere"],
+    "cifar10 missing offline": ["data=cifar10", "data.root=nowhere"],
+    "demo on cifar10 missing offline": ["data=cifar10", "data.root=nowhere", "pruner=gmp"],
     "mistyped key": ["train.epochz=3"],
+    "plus-added unknown key": ["+trian.epochs=2"],
     "wrong type": ["pruner.rate=high"],
     "unknown init": ["init=sparse90"],
-    "preset mismatch": ["data=cifar10"],
+    "negative lr": ["optim.lr=-1"],
+    "negative eval_every": ["train.eval_every=-1"],
+    "zero batch size": ["train.batch_size=0"],
+    "label smoothing 1": ["optim.label_smoothing=1"],
+    "device banana": ["train.device=banana"],
+    "cuda without a gpu": ["train.device=cuda"],
+    "pruning window too short": ["pruner=gmp", "schedule.interval=100000"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
     "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
-    "cuda without a gpu": ["train.device=cuda"],
+    "sweep with a non-integer seed": ["--multirun", "seed=1,abc"],
+    "sweep with a pruner that has no init": ["--multirun", "pruner=gmp,rigl", "init=sparse50"],
 }
 
 
@@ -117,41 +199,74 @@ BAD_INPUT = {
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
     if case.startswith("cuda") and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    base = [] if case.startswith("cifar10") else FAST
-    result = run_cli(*base, *BAD_INPUT[case], f"output_root={tmp_path}")
+    base = ["experiment=demo", "train.progress=false"] if "cifar10" in case else FAST
+    result = run_cli(*base, *BAD_INPUT[case], f"output_root={tmp_path}/out", cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert len(lines) == 1 and lines[0].startswith("fggp-repro: error: "), result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_corrupt_existing_record_is_reported_and_kept(tmp_path):
-    run_dir = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense/seed1"
-    run_dir.mkdir(parents=True)
-    (run_dir / "result.json").write_text('{"status": "compl')
-    result = run_cli(*FAST, "pruner=gmp", "sparsity=0.9", f"output_root={tmp_path}")
-    assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert "unreadable results file" in result.stderr
-    assert (run_dir / "result.json").read_text() == '{"status": "compl'
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("sweep with a pruner that has no init", "pruner=rigl has no initial-state axis"),
+        ("plus-added unknown key", "did you mean train.epochs"),
+        ("mistyped key", "did you mean train.epochs"),
+        ("pruning window too short", "schedule.interval"),
+        ("negative lr", "optim.lr must be > 0"),
+    ],
+)
+def test_refusals_say_what_to_change(case, expected):
+    result = run_cli(*FAST, *BAD_INPUT[case], "output_root=/nonexistent/x")
+    assert expected in result.stderr
 
 
-def test_diverging_run_writes_a_failed_record_but_never_over_a_completed_one(tmp_path):
+def test_output_root_under_a_file_and_an_offline_download_write_nothing(tmp_path):
+    (tmp_path / "file").write_text("keep")
+    under_file = run_cli(*FAST, f"output_root={tmp_path}/file/runs")
+    download = run_cli(
+        "experiment=demo", "data=cifar10", f"data.root={tmp_path}/data", "data.download=true",
+        f"output_root={tmp_path}/runs", cwd=tmp_path,
+    )  # fmt: skip
+    for result in (under_file, download):
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr
+    assert "is a file" in under_file.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_corrupt_or_foreign_record_is_refused_and_kept(tmp_path):
     args = [*FAST, "pruner=gmp", "sparsity=0.9", f"output_root={tmp_path}"]
-    path = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense/seed1/result.json"
-    failed = run_cli(*args, "optim.lr=1e30")
-    assert failed.returncode == 1 and "training failed" in failed.stderr
-    record = json.loads(path.read_text())
-    assert record["status"] == "failed" and "TrainingDiverged" in record["reason"]
+    run_dir = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense" / f"seed1-{run_id(compose(*args))}"
+    run_dir.mkdir(parents=True)
+    for content in ('{"status": "compl', '{"status": "completed", "run_id": "0123456789"}'):
+        (run_dir / "result.json").write_text(content)
+        result = run_cli(*args)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+        assert (run_dir / "result.json").read_text() == content
+        assert sorted(p.name for p in run_dir.iterdir()) == ["result.json"]
 
-    assert run_cli(*args).returncode == 0  # a failed record does not block a rerun
-    completed = path.read_text()
-    metrics = (path.parent / "metrics.jsonl").read_text()
-    rerun = run_cli(*args, "optim.lr=1e30", "skip_completed=false")
-    assert rerun.returncode == 1 and "was kept" in rerun.stderr
-    assert path.read_text() == completed
-    assert (path.parent / "metrics.jsonl").read_text() == metrics
+
+def test_table_refuses_bad_plot_paths_and_runs_that_never_completed(fggp_run, tmp_path, capsys):
+    root, _ = fggp_run
+    (tmp_path / "file").write_text("")
+    for plot in (tmp_path / "file" / "x.png", tmp_path / "x.xyz"):
+        with pytest.raises(SystemExit) as exit_info:
+            table_main([str(root), "--plot", str(plot)])
+        assert exit_info.value.code == 2
+    failed = tmp_path / "failed" / "result.json"
+    failed.parent.mkdir()
+    failed.write_text(json.dumps({"status": "failed", "reason": "x", "seed": 1}))
+    with pytest.raises(SystemExit) as exit_info:
+        table_main([str(failed.parent), "--plot", str(tmp_path / "p.png")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "none of the 1 run(s)" in err and "Traceback" not in err
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "x.xyz").exists()
 
 
 def test_table_skips_corrupt_records_and_summarises_the_rest(fggp_run, tmp_path, capsys):
@@ -164,6 +279,6 @@ def test_table_skips_corrupt_records_and_summarises_the_rest(fggp_run, tmp_path,
     table_main([str(tmp_path), "--plot", str(plot)])
     out, err = capsys.readouterr()
     assert "skipped: unreadable results file" in err
-    assert "fggp" in out and "sparse50" in out and "+-" in out
+    assert "fggp" in out and "sparse50" in out and "(n=1)" in out and "+- 0.00" not in out
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert bad.read_text() == "not json"

@@ -8,7 +8,7 @@ import torch
 from conftest import compose, run_cli
 
 from fggp_repro.cli import group_options
-from fggp_repro.config import INITIAL_DENSITY, Init, pruner_axes
+from fggp_repro.config import INITIAL_DENSITY, Init, pruner_traits
 from fggp_repro.masks import MaskSet
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import PRUNERS, build_pruner
@@ -75,7 +75,8 @@ def test_short_run_of_every_pruner_ends_at_exactly_the_target(every_pruner_run, 
     active = sum(layer["active"] for layer in layers)
     assert sum(layer["numel"] for layer in layers) == record["params_prunable"]
     assert all(layer["density"] == layer["active"] / layer["numel"] for layer in layers)
-    uses_target, uses_init = pruner_axes(compose(f"pruner={name}").pruner)
+    traits = pruner_traits(compose(f"pruner={name}").pruner)
+    uses_target, uses_init = traits.uses_target, traits.uses_initial_state
     base, prunable = record["params_conv_linear"], record["params_prunable"]
     target = round(0.1 * base) - (base - prunable) if uses_target else prunable
     assert active == target

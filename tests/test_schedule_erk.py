@@ -6,7 +6,6 @@ import pytest
 from conftest import compose
 
 from fggp_repro.erk import erk_counts, erk_densities
-from fggp_repro.errors import ConfigError
 from fggp_repro.masks import MaskSet, active_target, prunable_weights
 from fggp_repro.models import build_backbone
 from fggp_repro.schedule import CubicSchedule, cubic_density
@@ -34,7 +33,7 @@ def test_paper_schedule_ends_on_the_last_step_of_the_grid():
 
 
 def test_schedule_without_room_for_two_steps_is_refused():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="fewer than two pruning steps"):
         CubicSchedule.build(100, 1.0, 0.1, interval=90, end_fraction=0.8)
 
 

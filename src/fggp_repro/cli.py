@@ -1,12 +1,20 @@
 """`fggp-repro`: the Hydra application. One invocation trains one configuration; `--multirun`
-sweeps the axes through whichever Hydra launcher is configured (local, joblib, submitit/SLURM)."""
+sweeps the axes through the `planned` sweeper (fggp_repro.sweep) and whichever Hydra launcher is
+configured (local, joblib, submitit/SLURM).
+
+Everything a user can get wrong is checked before Hydra writes anything: a refused command
+prints one line, exits 2, and leaves no folder, log or `.hydra/` behind.
+"""
 
 from __future__ import annotations
 
-import itertools
+import copy
+import difflib
 import logging
 import shutil
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fggp_repro.config import pruner_axes, register_configs, validate
+from fggp_repro.config import register_configs
 from fggp_repro.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -24,28 +32,28 @@ VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "
 VALUE_FLAGS |= {"-p", "--experimental-rerun"}
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--cfg", "-c"}
 INFO_FLAGS |= {"--shell-completion", "-sc", "--experimental-rerun"}
+MULTIRUN_FLAGS = {"--multirun", "-m"}
 PROG = "fggp-repro"
 log = logging.getLogger(PROG)
-_failures: list[str] = []
+_state: dict[str, Any] = {"output_root_existed": True}
 
 
-def run_subdir(data: str, backbone: str, pruner: Any, sparsity: float, init: str, seed: int) -> str:
-    """Where a run lives below output_root: derived from the config alone, so a requeued or
-    repeated job finds its own directory again. Axes a pruner has no use for (dense training's
-    target, the initial state of RigL or SNIP) are left out, as in its record."""
-    uses_target, uses_initial_state = pruner_axes(pruner)
-    parts = [data, backbone, pruner.name]
-    parts += [f"s{sparsity}"] if uses_target else []
-    parts += [str(init)] if uses_initial_state else []
-    return "/".join([*parts, f"seed{seed}"])
+def run_subdir_resolver(*, _root_: DictConfig) -> str:
+    """`${run_subdir:}`: the run directory below output_root, from the whole job config."""
+    from fggp_repro.identity import run_subdir
+
+    job = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
+    return run_subdir(job)
 
 
 def register() -> None:
     """Schemas and the directory resolver, registered on import: launchers that run jobs in
     other processes (joblib, submitit/SLURM) import this module there but never call main()."""
+    import hydra_plugins.fggp_repro_sweeper  # noqa: F401  (the `planned` sweeper's config)
+
     register_configs()
     if not OmegaConf.has_resolver("run_subdir"):
-        OmegaConf.register_new_resolver("run_subdir", run_subdir)
+        OmegaConf.register_new_resolver("run_subdir", run_subdir_resolver)
 
 
 register()
@@ -60,7 +68,12 @@ def check_arguments(overrides: list[str]) -> None:
     in words a user expects, before anything else runs."""
     for arg in overrides:
         key, sep, value = arg.partition("=")
-        key = key.lstrip("+~")
+        bare = key.lstrip("+~")
+        if bare != key and not bare.startswith("hydra"):
+            raise UserError(
+                f"'{arg}' adds or deletes a key, and every setting already exists: "
+                f"{unknown_key_hint(bare)}"
+            )
         if not sep or "(" in value or "$" in value:
             continue
         values = [v.strip() for v in value.split(",")]
@@ -69,14 +82,33 @@ def check_arguments(overrides: list[str]) -> None:
             for v in values:
                 if v not in known and v != "null":
                     raise UserError(f"unknown {key} '{v}' (choose from: {', '.join(known)})")
-        elif key == "sparsity":
-            for v in values:
-                try:
-                    sparsity = float(v)
-                except ValueError:
-                    raise UserError(f"sparsity must be a number in (0, 1), got '{v}'") from None
-                if not 0.0 < sparsity < 1.0:
-                    raise UserError(f"sparsity must lie strictly between 0 and 1, got {v}")
+
+
+def unknown_key_hint(key: str) -> str:
+    """`key` with the closest known keys, if any."""
+    known = list(_known_keys())
+    close = difflib.get_close_matches(key, known, n=2)
+    if key in known:
+        return f"set it with {key}=<value>"
+    suggestion = f"did you mean {' or '.join(close)}?" if close else "see fggp-repro --cfg job"
+    return f"unknown key '{key}' ({suggestion})"
+
+
+def _known_keys() -> list[str]:
+    cfg = compose_job([])
+    keys: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for key in node:
+            child = node._get_node(key)
+            path = f"{prefix}{key}"
+            if OmegaConf.is_dict(child):
+                walk(child, f"{path}.")
+            else:
+                keys.append(path)
+
+    walk(cfg, "")
+    return keys
 
 
 def overrides_in(argv: list[str]) -> list[str]:
@@ -92,48 +124,81 @@ def overrides_in(argv: list[str]) -> list[str]:
     return overrides
 
 
-def first_choice(override: str) -> str:
-    """`key=a,b,c` -> `key=a`: one point of a sweep, enough to check how the config composes."""
-    key, sep, value = override.partition("=")
-    if not sep or value[:1] in "[{" or "(" in value or "," not in value:
-        return override
-    return f"{key}={value.split(',')[0]}"
+def compose_job(overrides: list[str]) -> DictConfig:
+    """The job config these overrides give, composed as Hydra would (without its own node)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside the app (the planned sweeper)
+        return compose(config_name="config", overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=PROG):
+        return compose(config_name="config", overrides=overrides)
 
 
-def preflight(argv: list[str]) -> None:
-    """Compose and validate the config (the first point of a sweep) before Hydra launches, so
-    that a bad override costs one line on stderr and creates no directory."""
+def job_composer() -> Callable[[list[str]], DictConfig]:
+    """`compose_job` for many jobs: the defaults list is composed once per choice of config
+    groups, and plain values are then set the way Hydra sets them (`OmegaConf.update` with the
+    parsed value, merge=True). Anything else, or any error, goes through Hydra in full."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    composed: dict[tuple[str, ...], DictConfig] = {}
+
+    def compose(overrides: list[str]) -> DictConfig:
+        try:
+            parsed = parser.parse_overrides(overrides)
+            groups = tuple(o.input_line for o in parsed if _selects_config(o))
+            if groups not in composed:
+                composed[groups] = compose_job(list(groups))
+            cfg = copy.deepcopy(composed[groups])
+            for override in parsed:
+                if not _selects_config(override):
+                    if override.is_add() or override.is_delete() or override.is_force_add():
+                        raise ValueError("not a plain value")
+                    OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+            return cfg
+        except Exception:
+            return compose_job(overrides)
+
+    return compose
+
+
+def _selects_config(override: Any) -> bool:
+    key = override.key_or_group
+    return key in CHECKED_GROUPS or "/" in key or key.startswith("hydra")
+
+
+def describe_error(error: BaseException) -> str:
+    """Hydra's and OmegaConf's several-line messages as one line, in this tool's words where a
+    key is unknown (Hydra's own hint, `+key=...`, would add it instead)."""
+    text = one_line(str(error))
+    if text.startswith("Could not override '"):
+        return unknown_key_hint(text.split("'")[1])
+    cause = error.__cause__
+    return text + (f" ({one_line(str(cause))})" if cause else "")
+
+
+def preflight(argv: list[str]) -> bool:
+    """Check the command line before Hydra starts. A single run is composed, validated and
+    checked against its environment and directory; returns False when it is already completed
+    (nothing to start). A sweep's jobs are checked by the planned sweeper."""
+    from fggp_repro.plan import plan_jobs
+
     overrides = overrides_in(argv)
     check_arguments(overrides)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
-        return
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=PROG):
-            cfg = compose(config_name="config", overrides=[first_choice(o) for o in overrides])
-    except (HydraException, OmegaConfBaseException) as error:
-        cause = f" ({one_line(str(error.__cause__))})" if error.__cause__ else ""
-        raise UserError(one_line(str(error)) + cause) from None
-    for point in sweep_points(overrides):
-        candidate = cfg.copy()
-        for key, value in point.items():
-            OmegaConf.update(candidate, key, value)
-        validate(candidate)
-
-
-def sweep_points(overrides: list[str]) -> list[dict[str, str]]:
-    """Every combination of the swept values of the keys `validate` looks at across fields."""
-    axes = {"sparsity": [], "init": [], "pruner.name": []}
-    for arg in overrides:
-        key, sep, value = arg.partition("=")
-        key = "pruner.name" if key == "pruner" else key
-        if sep and key in axes and "(" not in value:
-            axes[key] = [v.strip() for v in value.split(",")]
-    swept = {key: values for key, values in axes.items() if values}
-    return [dict(zip(swept, combo, strict=True)) for combo in itertools.product(*swept.values())]
+        return True
+    if any(arg in MULTIRUN_FLAGS for arg in argv):
+        return True
+    jobs, problems = plan_jobs([overrides], compose_job, describe_error)
+    if problems:
+        raise UserError(problems[0])
+    job = jobs[0]
+    _state["output_root_existed"] = Path(job.cfg.output_root).exists()
+    if not job.needs_run:
+        print(f"{PROG}: already completed: {job.run_dir} (skip_completed=false reruns it)")
+        return False
+    return True
 
 
 def one_line(message: str) -> str:
@@ -151,26 +216,44 @@ def one_line(message: str) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_app(cfg: DictConfig) -> None:
     from fggp_repro.experiment import RunFailed, run_experiment
+    from fggp_repro.trainer import Preempted, StopRequest
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    try:
-        run_experiment(cfg, output_dir)
-    except (UserError, RunFailed) as error:
-        if isinstance(error, UserError):
-            _remove_hydra_leftovers(output_dir, Path(cfg.output_root))
-        message = f"{PROG}: error: {error}"
-        if not multirun:
-            print(message, file=sys.stderr)
-            sys.exit(2 if isinstance(error, UserError) else 1)
-        log.error(message)
-        _failures.append(f"{output_dir}: {error}")
+    with StopRequest() as stop:
+        try:
+            run_experiment(cfg, output_dir, stop)
+        except Preempted as preempted:
+            _exit_preempted(preempted.signum, stop.previous.get(preempted.signum), output_dir)
+        except (UserError, RunFailed) as error:
+            if isinstance(error, UserError):
+                _remove_hydra_leftovers(output_dir, Path(cfg.output_root))
+            message = f"{PROG}: error: {error}"
+            if not multirun:
+                print(message, file=sys.stderr)
+                sys.exit(2 if isinstance(error, UserError) else 1)
+            log.error(message)
+
+
+def _exit_preempted(signum: int, previous: Any, output_dir: Path) -> None:
+    """After the checkpoint: say where to resume, let a launcher's own handler act (submitit
+    requeues the job and exits), else exit with 128 + the signal number."""
+    name = signal.Signals(signum).name
+    print(
+        f"{PROG}: stopped by {name} after a checkpoint; rerun the same command to resume "
+        f"{output_dir}",
+        file=sys.stderr,
+    )
+    if callable(previous) and previous is not signal.default_int_handler:
+        previous(signum, None)
+    sys.exit(128 + signum)
 
 
 def _remove_hydra_leftovers(output_dir: Path, output_root: Path) -> None:
     """A run refused before training leaves nothing behind: drop what Hydra created for it
-    (.hydra/, its log) and the then-empty directories, never a directory holding other files."""
+    (.hydra/, its log) and the then-empty directories, never a directory holding other files;
+    output_root too if this command created it."""
     if not output_dir.is_dir() or (output_dir / "result.json").exists():
         return
     root_logger = logging.getLogger()
@@ -188,6 +271,8 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path) -> None:
     while directory != root and root in directory.parents and not any(directory.iterdir()):
         directory.rmdir()
         directory = directory.parent
+    if directory == root and not _state["output_root_existed"] and not any(root.iterdir()):
+        root.rmdir()
 
 
 def pruner_descriptions() -> dict[str, str]:
@@ -200,23 +285,26 @@ def pruner_descriptions() -> dict[str, str]:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--pruners"]:
+    argv = sys.argv[1:]
+    if MULTIRUN_FLAGS & set(argv):  # Hydra's parser wants the flag before the overrides
+        argv = ["--multirun", *(arg for arg in argv if arg not in MULTIRUN_FLAGS)]
+        sys.argv[1:] = argv
+    if argv == ["--pruners"]:
         descriptions = pruner_descriptions()
         width = max(map(len, descriptions))
         for name, description in descriptions.items():
             print(f"{name:<{width}}  {description}")
         return
     try:
-        preflight(sys.argv[1:])
+        if not preflight(argv):
+            return
+        hydra_app()
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         sys.exit(2)
-    hydra_app()
-    if _failures:
-        print(f"{PROG}: {len(_failures)} run(s) of the sweep failed:", file=sys.stderr)
-        for failure in _failures:
-            print(f"  {failure}", file=sys.stderr)
-        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 `fggp-repro-table RESULTS_DIR` prints final test accuracy (mean +- std over seeds) and achieved
 sparsity per dataset, backbone, initial state, target and pruner; `--plot FILE` also draws
-accuracy against sparsity, one panel per dataset, backbone and initial state. Unreadable files
-are named on stderr and skipped; no record is ever changed.
+accuracy against sparsity, one panel per dataset, backbone and initial state. Seeds are averaged
+only within one configuration (the record's setting_id): runs of the same setting under other
+configurations, or records of older releases without an id, get rows of their own and a
+warning. Unreadable files are named on stderr and skipped; no record is ever changed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fggp_repro.errors import ResultsError
 from fggp_repro.records import RESULT_FILE, read_record
 
 COLUMNS = [
+    "setting_id",
     "dataset",
     "backbone",
     "pruner",
@@ -32,6 +35,8 @@ COLUMNS = [
     "synthetic_data",
 ]
 SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
+LEGACY = "no-id"  # setting_id of records written before run ids existed
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def load_records(root: Path, warn=print) -> pd.DataFrame:
@@ -43,31 +48,77 @@ def load_records(root: Path, warn=print) -> pd.DataFrame:
         except ResultsError as error:
             warn(f"skipped: {error}")
             continue
-        rows.append({**{c: record.get(c) for c in COLUMNS}, "path": str(path)})
-    return pd.DataFrame(rows, columns=[*COLUMNS, "path"])
+        row = {**{c: record.get(c) for c in COLUMNS}, "path": str(path)}
+        row["setting_id"] = row["setting_id"] or LEGACY
+        row["config"] = record.get("config")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*COLUMNS, "path", "config"])
 
 
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
-    """Completed runs per setting: accuracy mean, std and seed count; mean achieved sparsity."""
+    """Completed runs per setting and configuration: accuracy mean, std (NaN for one seed) and
+    seed count; mean achieved sparsity."""
     done = records[records["status"] == "completed"]
-    grouped = done.groupby(SETTING, dropna=False)
+    grouped = done.groupby([*SETTING, "setting_id"], dropna=False)
     table = grouped.agg(
         acc_mean=("final_test_acc", "mean"),
         acc_std=("final_test_acc", "std"),
         seeds=("seed", "nunique"),
         achieved_sparsity=("achieved_sparsity", "mean"),
     )
-    table["acc_std"] = table["acc_std"].fillna(0.0)
     return table.reset_index()
+
+
+def config_warnings(records: pd.DataFrame) -> list[str]:
+    """One line per setting whose completed runs come from several configurations, naming the
+    settings in which they differ."""
+    done = records[records["status"] == "completed"]
+    lines = []
+    for setting, rows in done.groupby(SETTING, dropna=False):
+        ids = sorted(rows["setting_id"].unique())
+        if len(ids) < 2:
+            continue
+        configs = [rows[rows["setting_id"] == i]["config"].iloc[0] or {} for i in ids]
+        differing = sorted(_differing_keys(configs)) or ["(older records without an id)"]
+        lines.append(
+            f"warning: {'/'.join(map(str, setting))} has runs of {len(ids)} configurations "
+            f"({', '.join(ids)}), shown apart; they differ in: {', '.join(differing[:6])}"
+        )
+    return lines
+
+
+def _differing_keys(configs: list[dict]) -> set[str]:
+    flat = [_flatten(c) for c in configs]
+    keys = set().union(*flat)
+    return {k for k in keys if k != "seed" and len({repr(f.get(k)) for f in flat}) > 1}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def format_cell(mean: float, std: float, n: int) -> str:
+    """mean +- std over seeds; a single seed has no spread, so it says n=1."""
+    return f"{mean:.2f} (n=1)" if n == 1 or pd.isna(std) else f"{mean:.2f} +- {std:.2f}"
 
 
 def format_table(summary: pd.DataFrame) -> str:
     shown = summary.copy()
     shown["accuracy (%)"] = [
-        f"{m:.2f} +- {s:.2f}" for m, s in zip(shown["acc_mean"], shown["acc_std"], strict=True)
+        format_cell(m, s, n)
+        for m, s, n in zip(shown["acc_mean"], shown["acc_std"], shown["seeds"], strict=True)
     ]
     shown["achieved_sparsity"] = shown["achieved_sparsity"].map("{:.4f}".format)
-    return shown[[*SETTING, "accuracy (%)", "seeds", "achieved_sparsity"]].to_string(index=False)
+    columns = [*SETTING, "accuracy (%)", "seeds", "achieved_sparsity"]
+    if shown.duplicated(SETTING).any():
+        columns.append("setting_id")
+    return shown[columns].to_string(index=False)
 
 
 def plot_accuracy(summary: pd.DataFrame, path: Path) -> None:
@@ -105,26 +156,50 @@ def plot_accuracy(summary: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
+PROG = "fggp-repro-table"
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
+    """An output file must have a known suffix and a directory (or none yet) to go in."""
+    if path.suffix.lower() not in suffixes:
+        fail(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(suffixes)})")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                fail(f"{path}: {parent} is a file, not a directory")
+            break
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="fggp-repro-table", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("root", type=Path, help="directory searched for result.json files")
     parser.add_argument("--plot", type=Path, help="also draw accuracy vs sparsity to this file")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
-        print(f"fggp-repro-table: error: no such directory: {args.root}", file=sys.stderr)
-        sys.exit(2)
+        fail(f"no such directory: {args.root}")
+    if args.plot is not None:
+        check_output_file(args.plot, PLOT_FORMATS)
     records = load_records(args.root, warn=lambda line: print(line, file=sys.stderr))
     if records.empty:
-        print(f"fggp-repro-table: error: no result records under {args.root}", file=sys.stderr)
-        sys.exit(1)
+        fail(f"no result records under {args.root}", code=1)
     failed = records[records["status"] != "completed"]
-    summary = summarize(records)
-    print(format_table(summary))
-    if args.plot is not None:
-        plot_accuracy(summary, args.plot)
-        print(f"plot: {args.plot}")
     for _, row in failed.iterrows():
         print(f"not completed ({row['status']}): {row['path']}", file=sys.stderr)
+    if len(failed) == len(records):
+        fail(f"none of the {len(records)} run(s) under {args.root} completed", code=1)
+    summary = summarize(records)
+    for line in config_warnings(records):
+        print(line, file=sys.stderr)
+    print(format_table(summary))
+    if args.plot is not None:
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_accuracy(summary, args.plot)
+        print(f"plot: {args.plot}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ misspelt key or a value of the wrong type fails at start-up, before any training
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -15,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from fggp_repro.errors import ConfigError
+from fggp_repro.schedule import CubicSchedule
 
 
 class Init(str, Enum):
@@ -71,7 +74,7 @@ class SyntheticConfig:
     """CIFAR-shaped images whose class is encoded in a smooth per-class template plus noise."""
 
     name: str = "synthetic"
-    train_size: int = 5000
+    train_size: int = 2000
     test_size: int = 1000
     contrast: float = 0.2
     noise: float = 0.45
@@ -98,28 +101,44 @@ class RatePolicy(str, Enum):
         return self.value
 
 
-# Each pruner schema says which of the paper's axes mean something for it (ClassVars are not
-# config keys): a target sparsity, and the dense / sparse50 initial state.
+@dataclass(frozen=True)
+class PrunerTraits:
+    """Which settings mean something for a pruner: the target sparsity, the dense / sparse50
+    initial state, and the `schedule` group. An unused one is refused (`init`) or ignored, and
+    left out of the run's identity and directory."""
+
+    uses_target: bool = True
+    uses_initial_state: bool = True
+    uses_schedule: bool = True
+
+
+# Each pruner schema carries its traits as a ClassVar (not a config key).
 @dataclass
 class GradualPrunerSchema:
     """Methods that prune gradually from the initial state towards the target."""
 
-    uses_target: ClassVar[bool] = True
-    uses_initial_state: ClassVar[bool] = True
+    traits: ClassVar[PrunerTraits] = PrunerTraits()
     name: str = MISSING
 
 
 @dataclass
 class OwnStartSchema(GradualPrunerSchema):
-    """Methods that set their own starting mask at the target (sparse training, pruning at
-    initialisation), so the initial-state axis means nothing for them."""
+    """Methods that set their own starting mask at the target, so the initial-state axis means
+    nothing for them: sparse training keeps updating it on the schedule."""
 
-    uses_initial_state: ClassVar[bool] = False
+    traits: ClassVar[PrunerTraits] = PrunerTraits(uses_initial_state=False)
 
 
 @dataclass
-class DenseConfig(OwnStartSchema):
-    uses_target: ClassVar[bool] = False
+class AtInitSchema(GradualPrunerSchema):
+    """Pruning at initialisation: one mask before training, no schedule."""
+
+    traits: ClassVar[PrunerTraits] = PrunerTraits(uses_initial_state=False, uses_schedule=False)
+
+
+@dataclass
+class DenseConfig(GradualPrunerSchema):
+    traits: ClassVar[PrunerTraits] = PrunerTraits(False, False, False)
     name: str = "dense"
 
 
@@ -153,20 +172,20 @@ class RegrowthConfig(OwnStartSchema):
 
 
 @dataclass
-class SNIPConfig(OwnStartSchema):
+class SNIPConfig(AtInitSchema):
     name: str = "snip"
     batches: int = 1
 
 
 @dataclass
-class GraSPConfig(OwnStartSchema):
+class GraSPConfig(AtInitSchema):
     name: str = "grasp"
     batches: int = 1
     temperature: float = 200.0
 
 
 @dataclass
-class SynFlowConfig(OwnStartSchema):
+class SynFlowConfig(AtInitSchema):
     name: str = "synflow"
     rounds: int = 100
 
@@ -217,6 +236,16 @@ class DensityBase(str, Enum):
 
 
 @dataclass
+class CheckpointConfig:
+    """Training state written every `every` epochs (0: never) and on preemption; the newest
+    `keep` are kept. `save_model` writes the final weights and masks to model.pt."""
+
+    every: int = 1
+    keep: int = 2
+    save_model: bool = True
+
+
+@dataclass
 class MaskingConfig:
     keep_first_conv_dense: bool = True
     density_base: DensityBase = DensityBase.conv_linear
@@ -234,6 +263,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     output_root: str = "results/runs"
     skip_completed: bool = True
 
@@ -262,41 +292,99 @@ def register_configs() -> None:
             cs.store(group=f"schema/{group}", name=name, node=node)
 
 
-def pruner_axes(pruner_cfg: Any) -> tuple[bool, bool]:
-    """(uses_target, uses_initial_state) of a composed pruner config."""
-    schema = OmegaConf.get_type(pruner_cfg)
-    return getattr(schema, "uses_target", True), getattr(schema, "uses_initial_state", True)
+def pruner_traits(pruner_cfg: Any) -> PrunerTraits:
+    """The traits of a composed pruner config's schema."""
+    return getattr(OmegaConf.get_type(pruner_cfg), "traits", PrunerTraits())
+
+
+CIFAR10_TRAIN_IMAGES = 50_000
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+#: numeric settings and their natural ranges; keys a composed config lacks are skipped
+RANGES: list[tuple[str, Callable[[float], bool], str]] = [
+    ("seed", lambda v: v >= 0, ">= 0"),
+    ("optim.lr", lambda v: v > 0, "> 0"),
+    ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("optim.weight_decay", lambda v: v >= 0, ">= 0"),
+    ("optim.gamma", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("optim.label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train.epochs", lambda v: v >= 1, ">= 1"),
+    ("train.batch_size", lambda v: v >= 1, ">= 1"),
+    ("train.eval_every", lambda v: v >= 0, ">= 0 (0: test after the last epoch only)"),
+    ("train.eval_batch_size", lambda v: v >= 1, ">= 1"),
+    ("schedule.interval", lambda v: v >= 1, ">= 1"),
+    ("schedule.start_iteration", lambda v: v >= 0, ">= 0"),
+    ("schedule.end_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("checkpoint.every", lambda v: v >= 0, ">= 0 (0: never)"),
+    ("checkpoint.keep", lambda v: v >= 1, ">= 1"),
+    ("data.train_size", lambda v: v >= 1, ">= 1"),
+    ("data.test_size", lambda v: v >= 1, ">= 1"),
+    ("data.contrast", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("data.noise", lambda v: v >= 0, ">= 0"),
+    ("data.data_seed", lambda v: v >= 0, ">= 0"),
+    ("pruner.rate", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("pruner.final_rate", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("pruner.initial_rate", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("pruner.drop_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("pruner.end_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("pruner.batches", lambda v: v >= 1, ">= 1"),
+    ("pruner.rounds", lambda v: v >= 1, ">= 1"),
+    ("pruner.temperature", lambda v: v > 0, "> 0"),
+    ("backbone.base_width", lambda v: v >= 1, ">= 1"),
+]
+#: lists whose every entry must be a positive integer
+POSITIVE_LISTS = (
+    "optim.milestones", "backbone.convs_per_stage", "backbone.widths", "backbone.blocks_per_stage",
+)  # fmt: skip
+
+
+def train_set_size(data_cfg: Any) -> int:
+    return CIFAR10_TRAIN_IMAGES if data_cfg.name == "cifar10" else int(data_cfg.train_size)
+
+
+def total_iterations(cfg: Any) -> int:
+    n, batch = train_set_size(cfg.data), cfg.train.batch_size
+    per_epoch = n // batch if cfg.train.drop_last else -(-n // batch)
+    return cfg.train.epochs * per_epoch
 
 
 def validate(cfg: Any) -> None:
-    """Check the constraints a type cannot express; raise ConfigError with a one-line message."""
+    """Check what a type cannot express; raise ConfigError with a one-line message."""
+    for key, in_range, expected in RANGES:
+        value = OmegaConf.select(cfg, key)
+        if value is not None and not in_range(value):
+            raise ConfigError(f"{key} must be {expected}, got {value}")
+    for key in POSITIVE_LISTS:
+        values = OmegaConf.select(cfg, key)
+        if values is not None and (not len(values) or min(values) < 1):
+            raise ConfigError(f"{key} must be a list of integers >= 1, got {list(values)}")
     if not 0.0 < cfg.sparsity < 1.0:
         raise ConfigError(f"sparsity must lie strictly between 0 and 1, got {cfg.sparsity}")
+    if not DEVICE_PATTERN.fullmatch(cfg.train.device):
+        raise ConfigError(
+            f"train.device must be auto, cpu, cuda or cuda:<index>, got '{cfg.train.device}'"
+        )
     pruner = cfg.pruner
-    uses_target, uses_initial_state = pruner_axes(pruner)
+    traits = pruner_traits(pruner)
     init = Init(cfg.init)
-    if not uses_initial_state and init is not Init.dense:
+    if not traits.uses_initial_state and init is not Init.dense:
         raise ConfigError(
             f"pruner={pruner.name} has no initial-state axis (it sets its own starting mask), so "
             f"init={init.value} means nothing for it: run it with init=dense, which its record "
             "reports as init: n/a"
         )
-    if uses_target and uses_initial_state and 1.0 - cfg.sparsity > INITIAL_DENSITY[init]:
-        raise ConfigError(
-            f"init={init.value} starts at density {INITIAL_DENSITY[init]}, so the target "
-            f"sparsity {cfg.sparsity} (density {1 - cfg.sparsity:.4g}) cannot be reached by pruning"
-        )
-    for key in ("rate", "final_rate", "initial_rate", "drop_fraction", "end_fraction"):
-        if key in pruner and not 0.0 < pruner[key] <= 1.0:
-            raise ConfigError(f"pruner.{key} must lie in (0, 1], got {pruner[key]}")
-    for key in ("batches", "rounds"):
-        if key in pruner and pruner[key] < 1:
-            raise ConfigError(f"pruner.{key} must be at least 1, got {pruner[key]}")
-    if cfg.schedule.interval < 1 or cfg.schedule.start_iteration < 0:
-        raise ConfigError("schedule.interval must be at least 1 and schedule.start_iteration >= 0")
-    if not 0.0 < cfg.schedule.end_fraction <= 1.0:
-        raise ConfigError(
-            f"schedule.end_fraction must lie in (0, 1], got {cfg.schedule.end_fraction}"
-        )
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.epochs and train.batch_size must be at least 1")
+    if traits.uses_target and traits.uses_initial_state:
+        if 1.0 - cfg.sparsity > INITIAL_DENSITY[init]:
+            raise ConfigError(
+                f"init={init.value} starts at density {INITIAL_DENSITY[init]}, so the target "
+                f"sparsity {cfg.sparsity} (density {1 - cfg.sparsity:.4g}) cannot be reached by "
+                "pruning"
+            )
+        end_fraction = pruner.get("end_fraction", cfg.schedule.end_fraction)
+        try:
+            CubicSchedule.build(
+                total_iterations(cfg), 1.0, 0.5, cfg.schedule.interval,
+                cfg.schedule.start_iteration, end_fraction,
+            )  # fmt: skip
+        except ValueError as error:
+            raise ConfigError(f"{error}: lower schedule.interval or raise train.epochs") from None

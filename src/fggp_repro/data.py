@@ -142,12 +142,17 @@ def train_batches(
     batch_size: int,
     generator: torch.Generator,
     drop_last: bool = False,
+    order: Tensor | None = None,
+    start: int = 0,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """One epoch of shuffled, augmented, normalised minibatches."""
+    """One epoch of shuffled, augmented, normalised minibatches. A resumed epoch passes its data
+    `order` and the number of batches already done (`start`); augmentation draws from
+    `generator` batch by batch, so restoring its state there continues the same stream."""
     n = data.train_x.shape[0]
-    order = torch.randperm(n, device=data.train_x.device, generator=generator)
+    if order is None:
+        order = torch.randperm(n, device=data.train_x.device, generator=generator)
     stop = n - n % batch_size if drop_last else n
-    for begin in range(0, stop, batch_size):
+    for begin in range(start * batch_size, stop, batch_size):
         index = order[begin : begin + batch_size]
         images = random_crop_flip(data.train_x[index], generator)
         yield normalize(images, data.mean, data.std), data.train_y[index]

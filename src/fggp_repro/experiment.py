@@ -3,48 +3,74 @@ runs the same from the command line, a sweep launcher, a SLURM job or a notebook
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import OmegaConf
+from tqdm import tqdm
 
-from fggp_repro.config import INITIAL_DENSITY, DensityBase, Init, pruner_axes, validate
-from fggp_repro.data import iterations_per_epoch, load_data
-from fggp_repro.errors import ConfigError, ResultsError, UserError
+from fggp_repro.checkpoint import DIRECTORY, load_latest, save_checkpoint
+from fggp_repro.config import (
+    INITIAL_DENSITY,
+    DensityBase,
+    Init,
+    pruner_traits,
+    total_iterations,
+    validate,
+)
+from fggp_repro.data import load_data
+from fggp_repro.errors import ConfigError, UserError
+from fggp_repro.identity import run_id, setting_id
 from fggp_repro.masks import MaskSet, conv_linear_parameter_count
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
-from fggp_repro.records import RESULT_FILE, environment, read_record, write_json_atomic
-from fggp_repro.trainer import resolve_device, set_determinism, train
+from fggp_repro.records import (
+    RESULT_FILE,
+    environment,
+    existing_record,
+    write_atomic,
+    write_json_atomic,
+)  # fmt: skip
+from fggp_repro.trainer import (
+    Preempted,
+    StopRequest,
+    TrainState,
+    epoch_line,
+    resolve_device,
+    run,
+    set_determinism,
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 RUNNING_METRICS_FILE = "metrics.running.jsonl"  # renamed to METRICS_FILE when the run completes
+MODEL_FILE = "model.pt"
 
 
 class RunFailed(Exception):
-    """Training started and failed; a failed record was written."""
+    """Training started and failed; a failed record was written where that was possible."""
 
 
-def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
-    """Validate, train, and write `output_dir/result.json`; return the record.
+def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) -> dict[str, Any]:
+    """Validate, train (resuming from the newest intact checkpoint), and write
+    `output_dir/result.json`; return the record.
 
-    Bad input raises UserError before anything is written. A completed record already in
-    `output_dir` is kept and returned unless `skip_completed` is false; then it is replaced only
-    by a run that completes too (a failed rerun leaves it and its metrics as they were).
+    Bad input raises UserError before anything is written. A completed record of this config
+    already in `output_dir` is kept and returned unless `skip_completed` is false; then it is
+    replaced only by a run that completes too (a failed rerun leaves it and its metrics as they
+    were). A stop request checkpoints the run and raises Preempted.
     """
     validate(cfg)
+    this_run = run_id(cfg)
     result_path = output_dir / RESULT_FILE
-    previous = None
-    if result_path.exists():
-        try:
-            previous = read_record(result_path)
-        except ResultsError as error:
-            if cfg.skip_completed:
-                raise ResultsError(f"{error} (remove it, or set skip_completed=false)") from None
+    previous = existing_record(result_path, this_run, cfg.skip_completed)
     completed_before = previous is not None and previous.get("status") == "completed"
     if cfg.skip_completed and completed_before:
         log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
@@ -60,41 +86,59 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
     masks = MaskSet.from_model(
         model, cfg.masking.keep_first_conv_dense, DensityBase(cfg.masking.density_base).value
     )
-    if pruner_axes(cfg.pruner)[0]:
+    if pruner_traits(cfg.pruner).uses_target:
         check_reachable(masks, 1.0 - cfg.sparsity, cfg.masking.density_base)
-    total_iterations = cfg.train.epochs * iterations_per_epoch(
-        data.train_x.shape[0], cfg.train.batch_size, cfg.train.drop_last
-    )
-    initial_density = INITIAL_DENSITY[Init(cfg.init)]
     pruner = build_pruner(
         cfg.pruner,
         masks,
         target_density=1.0 - cfg.sparsity,
-        total_iterations=total_iterations,
-        initial_density=initial_density,
+        total_iterations=total_iterations(cfg),
+        initial_density=INITIAL_DENSITY[Init(cfg.init)],
         seed=cfg.seed,
         schedule=cfg.schedule,
     )
-
+    state = TrainState(model, masks, pruner, cfg.optim, cfg.seed)
     record = _base_record(cfg, data.synthetic, model, masks, device)
     output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = output_dir / DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
-    running_metrics.unlink(missing_ok=True)
+    if not resume(state, checkpoint_dir):
+        state.begin(data, cfg.train.batch_size)
+        running_metrics.unlink(missing_ok=True)
+    else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
+        write_atomic(running_metrics, _jsonl(state.history))
     log.info(
-        "training %s / %s to sparsity %s from %s on %s (%d iterations)",
+        "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
         cfg.backbone.name, cfg.pruner.name, record["target_sparsity"], record["init"],
-        record["dataset"], total_iterations,
+        record["dataset"], total_iterations(cfg), this_run,
     )  # fmt: skip
+
+    def checkpoint(state: TrainState) -> None:
+        save_checkpoint(
+            checkpoint_dir, state.state_dict(), state.iteration, max(cfg.checkpoint.keep, 1)
+        )
+
+    def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
+        every = cfg.checkpoint.every
+        if every and state.epoch % every == 0 and state.epoch < cfg.train.epochs:
+            checkpoint(state)
+        with running_metrics.open("a") as handle:
+            handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
+        if cfg.train.progress:
+            tqdm.write(epoch_line(row))
+
     try:
-        outcome = train(model, masks, pruner, data, cfg.optim, cfg.train, cfg.seed, running_metrics)
+        outcome = run(state, data, cfg.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
+    except Preempted:
+        raise
     except Exception as error:
-        record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        record.update(status="failed", reason=failure_reason(error, device))
         if completed_before:
             raise RunFailed(
                 f"training failed ({record['reason']}); the earlier completed record "
                 f"{result_path} was kept"
             ) from error
-        write_json_atomic(result_path, record)
+        _write_failed_record(result_path, record)
         raise RunFailed(f"training failed ({record['reason']}); record: {result_path}") from error
 
     record.update(
@@ -107,13 +151,60 @@ def run_experiment(cfg: Any, output_dir: Path) -> dict[str, Any]:
         train_seconds=outcome.train_seconds,
         images_per_second=outcome.images_per_second,
     )
+    if cfg.checkpoint.save_model:
+        write_atomic(output_dir / MODEL_FILE, [_model_bytes(model, masks)])
     running_metrics.replace(output_dir / METRICS_FILE)
     write_json_atomic(result_path, record)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     log.info(
         "final test accuracy %.2f%%, sparsity %.4f -> %s",
         outcome.final_test_acc, record["achieved_sparsity"], result_path,
     )  # fmt: skip
     return record
+
+
+def resume(state: TrainState, checkpoint_dir: Path) -> bool:
+    """Load the newest intact checkpoint into `state`; say which, or why none."""
+    latest = load_latest(checkpoint_dir, warn=log.warning)
+    if latest is None:
+        if checkpoint_dir.is_dir():
+            log.warning("no intact checkpoint in %s: starting over", checkpoint_dir)
+        return False
+    saved, path = latest
+    try:
+        state.load_state_dict(saved)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise UserError(
+            f"checkpoint {path} cannot be resumed here ({error}); remove {checkpoint_dir} "
+            "to start over"
+        ) from None
+    where = f"epoch {state.epoch}" + (
+        f", step {state.epoch_progress.position} of epoch {state.epoch + 1}"
+        if state.epoch_progress
+        else ""
+    )
+    log.info("resuming from %s (%s, iteration %d)", path, where, state.iteration)
+    return True
+
+
+def failure_reason(error: BaseException, device: torch.device) -> str:
+    """The reason a failed record gives, with what to do for resource failures."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in text.lower():
+        return (
+            f"out of memory on {device} ({type(error).__name__}); lower train.batch_size or "
+            "run fewer jobs per device"
+        )
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"disk full ({error.filename or text}); free space and rerun to resume"
+    return f"{type(error).__name__}: {text}"
+
+
+def _write_failed_record(path: Path, record: dict[str, Any]) -> None:
+    try:
+        write_json_atomic(path, record)
+    except OSError as error:
+        log.error("could not write the failed record %s: %s", path, error)
 
 
 def check_reachable(masks: MaskSet, final_density: float, density_base: str) -> None:
@@ -137,16 +228,33 @@ def achieved_sparsities(masks: MaskSet, conv_linear: int) -> dict[str, float]:
     }
 
 
+def _jsonl(rows: Iterable[dict[str, Any]]) -> Iterable[bytes]:
+    return (json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def _model_bytes(model: torch.nn.Module, masks: MaskSet) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(
+        {"model": model.state_dict(), "mask_names": masks.names, "masks": masks.state_dict()},
+        buffer,
+    )
+    return buffer.getvalue()
+
+
 def _base_record(
     cfg: Any, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device: torch.device
 ) -> dict[str, Any]:
-    uses_target, uses_initial_state = pruner_axes(cfg.pruner)
+    traits = pruner_traits(cfg.pruner)
     return {
         "status": "running",
+        "run_id": run_id(cfg),
+        "setting_id": setting_id(cfg),
         "backbone": cfg.backbone.name,
         "pruner": cfg.pruner.name,
-        "target_sparsity": cfg.sparsity if uses_target else 0.0,
-        "init": Init(cfg.init).value if uses_initial_state else "n/a",
+        "target_sparsity": cfg.sparsity if traits.uses_target else 0.0,
+        "init": Init(cfg.init).value if traits.uses_initial_state else "n/a",
         "seed": cfg.seed,
         "dataset": cfg.data.name,
         "synthetic_data": synthetic,
@@ -157,6 +265,7 @@ def _base_record(
         "params_total": sum(p.numel() for p in model.parameters()),
         "params_prunable": masks.numel,
         "params_conv_linear": conv_linear_parameter_count(model),
+        "density_base": DensityBase(cfg.masking.density_base).value,
         "epochs": cfg.train.epochs,
         "train_seconds": None,
         "images_per_second": None,

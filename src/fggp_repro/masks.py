@@ -95,6 +95,7 @@ class MaskSet:
             raise ValueError("the density base must include every prunable weight")
         self._active = self.numel
         self._momentum: list[Tensor] | None = None
+        self._momentum_source: object = None
 
     @classmethod
     def from_model(
@@ -221,9 +222,21 @@ class MaskSet:
                 torch._foreach_mul_(momentum, self.masks)
 
     def _momentum_buffers(self, optimizer: torch.optim.Optimizer) -> list[Tensor]:
-        if self._momentum is None:
+        """The weights' momentum buffers, looked up again whenever the optimizer's state was
+        replaced (load_state_dict makes new buffers)."""
+        if self._momentum is None or self._momentum_source is not optimizer.state:
             buffers = [optimizer.state.get(w, {}).get("momentum_buffer") for w in self.weights]
             if any(b is None for b in buffers):
                 return []
-            self._momentum = buffers
+            self._momentum, self._momentum_source = buffers, optimizer.state
         return self._momentum
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> list[Tensor]:
+        """The masks as boolean tensors on the CPU (an eighth of a float copy)."""
+        return [m.detach().bool().cpu() for m in self.masks]
+
+    def load_state_dict(self, masks: list[Tensor]) -> None:
+        if [tuple(m.shape) for m in masks] != [tuple(m.shape) for m in self.masks]:
+            raise ValueError("the saved masks do not fit this network")
+        self.set_flat(flatten(masks).to(self.masks[0].device))

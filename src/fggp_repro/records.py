@@ -7,32 +7,63 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 import fggp_repro
 from fggp_repro.errors import ResultsError
 
+if TYPE_CHECKING:
+    import torch
+
 RESULT_FILE = "result.json"
+CHECKPOINT_DIRECTORY = "checkpoints"
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
+TEMP_SUFFIX = ".tmp"
+
+
+def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it: a reader sees the old
-    file or the new one, never half of one, even if the process dies mid-write."""
+    file or the new one, never half of one, even if the process dies mid-write (a killed
+    writer's temporary file is removed by `remove_stale_temporaries`). The file gets the usual
+    permissions for the umask, as any other file the user writes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_directory(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
+    write_atomic(path, [text.encode()])
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Temporary files a killed writer left behind (never the files they were to replace)."""
+    for stale in Path(directory).glob(f".*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -43,6 +74,26 @@ def read_record(path: Path) -> dict[str, Any]:
         raise ResultsError(f"unreadable results file {path}: {error}") from None
     if not isinstance(record, dict) or "status" not in record:
         raise ResultsError(f"{path} is not a fggp-repro result record")
+    return record
+
+
+def existing_record(path: Path, run_id: str, skip_completed: bool = True) -> dict[str, Any] | None:
+    """The record already at `path`, if any. A corrupt one is a ResultsError unless it is to be
+    replaced (`skip_completed` false); one of another config (or of an older release, without
+    a run id) is always a ResultsError: it is never reused nor overwritten."""
+    if not path.exists():
+        return None
+    try:
+        record = read_record(path)
+    except ResultsError as error:
+        if skip_completed:
+            raise ResultsError(f"{error} (remove it, or set skip_completed=false)") from None
+        return None
+    if record.get("run_id") != run_id:
+        raise ResultsError(
+            f"{path} holds the record of another configuration (run id "
+            f"{record.get('run_id', 'none')}, this one is {run_id}); move it away to run here"
+        )
     return record
 
 
@@ -68,6 +119,8 @@ def git_commit() -> str | None:
 
 
 def environment(device: torch.device) -> dict[str, Any]:
+    import torch
+
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
     else:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fggp_repro.errors import ConfigError
-
 
 def cubic_density(
     iteration: int, initial_density: float, final_density: float, start: int, end: int
@@ -45,10 +43,9 @@ class CubicSchedule:
         window_end = math.floor(end_fraction * total_iterations)
         steps = (window_end - start_iteration) // interval
         if steps < 1:
-            raise ConfigError(
+            raise ValueError(
                 f"the pruning window (iterations {start_iteration}..{window_end} of "
-                f"{total_iterations}) holds fewer than two pruning steps at interval {interval}: "
-                "lower pruner.interval or train longer"
+                f"{total_iterations}) holds fewer than two pruning steps at interval {interval}"
             )
         end = start_iteration + steps * interval
         return cls(initial_density, final_density, start_iteration, end, interval)

@@ -1,8 +1,9 @@
 """Exact-count, deterministic selection of flat weight indices.
 
-Every rule selects by index, never by threshold, so ties (masked zeros, repeated values) can neither
-make it keep more or fewer weights than asked nor depend on the device: a stable sort over the
-eligible indices in ascending order breaks every tie towards the lower flat index.
+Every rule selects exactly k indices, so ties (masked zeros, repeated values) can neither make it
+keep more or fewer weights than asked nor depend on the device: entries strictly beyond the k-th
+value are all taken, and the entries equal to it are taken in ascending flat index until there
+are k, which is the set a stable sort would give. Indices come back in ascending order.
 """
 
 from __future__ import annotations
@@ -25,8 +26,24 @@ def _extreme_k(scores: Tensor, eligible: Tensor, k: int, descending: bool) -> Te
     candidates = eligible.reshape(-1).nonzero().squeeze(1)
     if not 0 <= k <= candidates.numel():
         raise ValueError(f"cannot select {k} of {candidates.numel()} eligible entries")
-    order = torch.sort(scores.reshape(-1)[candidates], descending=descending, stable=True).indices
-    return candidates[order[:k]]
+    if k == 0 or k == candidates.numel():
+        return candidates[:k]
+    values = scores.reshape(-1)[candidates]
+    if descending:
+        values = -values
+    kth = _kth_smallest(values, k)
+    chosen = values < kth
+    ties = (values == kth).nonzero().squeeze(1)
+    chosen[ties[: k - int(chosen.sum())]] = True
+    return candidates[chosen]
+
+
+def _kth_smallest(values: Tensor, k: int) -> Tensor:
+    """kthvalue is linear-time on the CPU; on CUDA it is reported far slower than a sort
+    (pytorch#75599), so the GPU sorts."""
+    if values.device.type == "cpu":
+        return torch.kthvalue(values, k).values
+    return torch.sort(values).values[k - 1]
 
 
 def two_stage_select(

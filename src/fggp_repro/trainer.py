@@ -1,21 +1,25 @@
-"""The one training loop every pruner runs in.
+"""The one training loop every pruner runs in, around an explicit training state.
 
-It knows the pruner only through its three hooks and the masks only through `apply_`. Per step it
-launches no host sync: running loss and accuracy stay on the device and are read every
-`sync_every` steps for the progress bar and once per epoch for the metrics file.
+`TrainState` holds everything a run needs to continue bit for bit after a kill: model, optimizer,
+LR schedule, masks, the pruner's state, the counters, every random generator and, when it was
+stopped mid-epoch, that epoch's data order and running sums. `train_step` does one iteration;
+`run` is the epoch loop, which hands each finished epoch to small callbacks (metrics file,
+checkpoints, the printed line). It knows the pruner only through its hooks and the masks only
+through `apply_`. Per step it launches no host sync: running loss and accuracy stay on the
+device and are read every `sync_every` steps for the progress bar and once per epoch.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import signal
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from fggp_repro.data import ImageData, iterations_per_epoch, normalize, train_batches
@@ -25,6 +29,14 @@ from fggp_repro.pruners.base import Pruner
 
 class TrainingDiverged(RuntimeError):
     """The training loss stopped being finite."""
+
+
+class Preempted(Exception):
+    """A stop signal arrived; the state was checkpointed at the end of the current step."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
 
 
 @dataclass
@@ -50,6 +62,262 @@ def set_determinism(deterministic: bool) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
+def make_optimizer(model: nn.Module, optim_cfg: Any) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=optim_cfg.lr,
+        momentum=optim_cfg.momentum,
+        nesterov=optim_cfg.nesterov,
+        weight_decay=optim_cfg.weight_decay,
+    )
+
+
+@dataclass
+class EpochProgress:
+    """An epoch stopped part-way: its data order, how many batches are done, running sums."""
+
+    order: Tensor
+    position: int = 0
+    loss_sum: Tensor | None = None
+    correct: Tensor | None = None
+    seen: int = 0
+    seconds: float = 0.0
+
+
+class TrainState:
+    """Model, optimizer, LR schedule, masks, pruner, counters and generators of one run."""
+
+    def __init__(self, model: nn.Module, masks: MaskSet, pruner: Pruner, optim_cfg: Any, seed: int):
+        device = next(model.parameters()).device
+        self.model, self.masks, self.pruner = model, masks, pruner
+        self.optimizer = make_optimizer(model, optim_cfg)
+        self.lr_schedule = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(optim_cfg.milestones), gamma=optim_cfg.gamma
+        )
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=optim_cfg.label_smoothing)
+        self.data_generator = torch.Generator(device=device).manual_seed(seed)
+        self.init_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.epoch = 0  # completed epochs
+        self.iteration = 0  # completed steps
+        self.train_seconds = 0.0
+        self.images_seen = 0
+        self.history: list[dict[str, Any]] = []
+        self.epoch_progress: EpochProgress | None = None
+
+    def begin(self, data: ImageData, batch_size: int) -> None:
+        """A fresh run's start: the pruner's initial mask (scoring batches for SNIP-like
+        methods), applied to the weights. A resumed run skips this."""
+        self.pruner.at_init(self.model, train_batches(data, batch_size, self.init_generator))
+        self.masks.apply_(self.optimizer)
+
+    def state_dict(self) -> dict[str, Any]:
+        progress = self.epoch_progress
+        return {
+            "device_type": self.data_generator.device.type,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_schedule": self.lr_schedule.state_dict(),
+            "masks": self.masks.state_dict(),
+            "pruner": self.pruner.state_dict(),
+            "data_generator": self.data_generator.get_state(),
+            "init_generator": self.init_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "train_seconds": self.train_seconds,
+            "images_seen": self.images_seen,
+            "history": self.history,
+            "epoch_progress": None if progress is None else vars(progress),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["device_type"] != self.data_generator.device.type:
+            raise ValueError(
+                f"it was written on {state['device_type']}, and this run is on "
+                f"{self.data_generator.device.type}"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_schedule.load_state_dict(state["lr_schedule"])
+        self.masks.load_state_dict(state["masks"])
+        self.pruner.load_state_dict(state["pruner"])
+        self.data_generator.set_state(state["data_generator"])
+        self.init_generator.set_state(state["init_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch, self.iteration = state["epoch"], state["iteration"]
+        self.train_seconds, self.images_seen = state["train_seconds"], state["images_seen"]
+        self.history = list(state["history"])
+        progress = state["epoch_progress"]
+        self.epoch_progress = None if progress is None else EpochProgress(**progress)
+
+
+def train_step(state: TrainState, images: Tensor, labels: Tensor, bf16: bool) -> Tensor:
+    """One iteration: forward, backward, the pruner's hooks around the optimizer step, masking.
+    Returns the minibatch's loss (summed) and correct count as one device tensor of two."""
+    t = state.iteration
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = state.model(images)
+        loss = state.criterion(logits, labels)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.pruner.after_backward(t)
+    state.optimizer.step()
+    state.masks.apply_(state.optimizer)
+    state.pruner.after_step(t)
+    state.iteration += 1
+    correct = (logits.detach().argmax(1) == labels).sum()
+    return torch.stack([loss.detach().float() * labels.shape[0], correct.float()])
+
+
+class StopRequest:
+    """Turns SIGTERM, SIGUSR1, SIGUSR2 (cluster preemption and time limits) and a first Ctrl-C
+    into a request the loop honours after the current step: checkpoint, then stop. The handlers
+    they replace are kept, so a launcher's own handler (submitit's requeue) runs afterwards."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        for signum in self.SIGNALS:
+            try:
+                self.previous[signum] = signal.signal(signum, self._request)
+            except ValueError:  # not the main thread: no signal handling here
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous.clear()
+
+    def _request(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        if signum == signal.SIGINT:  # a second Ctrl-C interrupts at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+EpochCallback = Callable[[TrainState, dict[str, Any]], None]
+
+
+def run(
+    state: TrainState,
+    data: ImageData,
+    train_cfg: Any,
+    on_epoch_end: Sequence[EpochCallback] = (),
+    on_stop: Callable[[TrainState], None] | None = None,
+    stop: StopRequest | None = None,
+    sync_every: int = 50,
+) -> TrainOutcome:
+    """Train from the state's position to the last epoch; test after the last (and every
+    `eval_every`) epoch. On a stop request, `on_stop` (a checkpoint) runs and Preempted is
+    raised."""
+    device = data.train_x.device
+    steps_per_epoch = iterations_per_epoch(
+        data.train_x.shape[0], train_cfg.batch_size, train_cfg.drop_last
+    )
+    test_acc = math.nan
+    state.model.train()
+    while state.epoch < train_cfg.epochs:
+        epoch = state.epoch + 1
+        progress = state.epoch_progress or EpochProgress(
+            order=torch.randperm(
+                data.train_x.shape[0], device=device, generator=state.data_generator
+            )
+        )
+        if progress.loss_sum is None:
+            progress.loss_sum = torch.zeros(2, device=device)
+        state.epoch_progress = progress
+        _synchronize(device)
+        started = time.perf_counter() - progress.seconds
+        bar = tqdm(
+            total=steps_per_epoch,
+            initial=progress.position,
+            desc=f"epoch {epoch}/{train_cfg.epochs}",
+            disable=not train_cfg.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        batches = _resumable_batches(data, train_cfg, state.data_generator, progress)
+        for images, labels in batches:
+            progress.loss_sum += train_step(state, images, labels, train_cfg.bf16)
+            progress.seen += labels.shape[0]
+            progress.position += 1
+            bar.update()
+            if progress.position % sync_every == 0 and not bar.disable:
+                bar.set_postfix(_progress_fields(progress, state.masks))
+            if stop is not None and stop.signum is not None:
+                _synchronize(device)
+                progress.seconds = time.perf_counter() - started
+                bar.close()
+                if on_stop is not None:
+                    on_stop(state)
+                raise Preempted(stop.signum)
+        _synchronize(device)
+        seconds = time.perf_counter() - started
+        bar.set_postfix(_progress_fields(progress, state.masks))
+        bar.close()
+        lr = state.optimizer.param_groups[0]["lr"]
+        state.lr_schedule.step()
+        loss_sum, correct = progress.loss_sum.tolist()
+        train_loss = loss_sum / progress.seen
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch}")
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "iteration": state.iteration,
+            "lr": lr,
+            "train_loss": train_loss,
+            "train_acc": 100.0 * correct / progress.seen,
+            "density": state.masks.density,
+            "sparsity": 1.0 - state.masks.density,
+        }
+        if epoch == train_cfg.epochs or (
+            train_cfg.eval_every and epoch % train_cfg.eval_every == 0
+        ):
+            test_acc = evaluate(state.model, data, train_cfg.eval_batch_size, train_cfg.bf16)
+            row["test_acc"] = test_acc
+        state.epoch, state.epoch_progress = epoch, None
+        state.train_seconds += seconds
+        state.images_seen += progress.seen
+        state.history.append(row)
+        for callback in on_epoch_end:
+            callback(state, {**row, "epoch_seconds": seconds})
+
+    last = state.history[-1] if state.history else {}
+    return TrainOutcome(
+        final_test_acc=last.get("test_acc", test_acc),
+        epochs=train_cfg.epochs,
+        iterations=state.iteration,
+        train_seconds=state.train_seconds,
+        images_per_second=state.images_seen / state.train_seconds
+        if state.train_seconds > 0
+        else math.nan,
+        history=state.history,
+    )
+
+
+def train(
+    model: nn.Module,
+    masks: MaskSet,
+    pruner: Pruner,
+    data: ImageData,
+    optim_cfg: Any,
+    train_cfg: Any,
+    seed: int,
+    on_epoch_end: Sequence[EpochCallback] = (),
+) -> TrainOutcome:
+    """A fresh run from start to end, without checkpoints (tests, benchmarks, notebooks)."""
+    state = TrainState(model, masks, pruner, optim_cfg, seed)
+    state.begin(data, train_cfg.batch_size)
+    return run(state, data, train_cfg, on_epoch_end)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: ImageData, batch_size: int, bf16: bool = False) -> float:
     """Top-1 accuracy on the test split, in percent."""
@@ -66,119 +334,21 @@ def evaluate(model: nn.Module, data: ImageData, batch_size: int, bf16: bool = Fa
     return 100.0 * correct.item() / data.test_x.shape[0]
 
 
-def make_optimizer(model: nn.Module, optim_cfg: Any) -> torch.optim.SGD:
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=optim_cfg.lr,
-        momentum=optim_cfg.momentum,
-        nesterov=optim_cfg.nesterov,
-        weight_decay=optim_cfg.weight_decay,
+def epoch_line(row: dict[str, Any]) -> str:
+    line = (
+        f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train acc {row['train_acc']:5.2f}"
+        f"  sparsity {row['sparsity']:.4f}  lr {row['lr']:.4g}"
     )
+    return line + (f"  test acc {row['test_acc']:5.2f}" if "test_acc" in row else "")
 
 
-def train(
-    model: nn.Module,
-    masks: MaskSet,
-    pruner: Pruner,
-    data: ImageData,
-    optim_cfg: Any,
-    train_cfg: Any,
-    seed: int,
-    metrics_path: Path | None = None,
-    sync_every: int = 50,
-) -> TrainOutcome:
-    """Train with SGD + MultiStepLR, calling the pruner's hooks, and test at the end."""
-    device = data.train_x.device
-    optimizer = make_optimizer(model, optim_cfg)
-    lr_schedule = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(optim_cfg.milestones), gamma=optim_cfg.gamma
-    )
-    criterion = nn.CrossEntropyLoss(label_smoothing=optim_cfg.label_smoothing)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    steps_per_epoch = iterations_per_epoch(
-        data.train_x.shape[0], train_cfg.batch_size, train_cfg.drop_last
-    )
-    init_generator = torch.Generator(device=device).manual_seed(seed + 1)
-    pruner.at_init(model, train_batches(data, train_cfg.batch_size, init_generator))
-    masks.apply_(optimizer)
-
-    history: list[dict[str, Any]] = []
-    iteration, images_seen, train_seconds = 0, 0, 0.0
-    test_acc = math.nan
-    model.train()
-    for epoch in range(1, train_cfg.epochs + 1):
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        _synchronize(device)
-        started = time.perf_counter()
-        bar = tqdm(
-            total=steps_per_epoch,
-            desc=f"epoch {epoch}/{train_cfg.epochs}",
-            disable=not train_cfg.progress,
-            leave=False,
-            dynamic_ncols=True,
-        )
-        for images, labels in train_batches(
-            data, train_cfg.batch_size, generator, train_cfg.drop_last
-        ):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=train_cfg.bf16):
-                logits = model(images)
-                loss = criterion(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            pruner.after_backward(iteration)
-            optimizer.step()
-            masks.apply_(optimizer)
-            pruner.after_step(iteration)
-
-            loss_sum += loss.detach() * labels.shape[0]
-            correct += (logits.detach().argmax(1) == labels).sum()
-            seen += labels.shape[0]
-            iteration += 1
-            bar.update()
-            if iteration % sync_every == 0 and not bar.disable:
-                bar.set_postfix(_progress_fields(loss_sum, correct, seen, masks))
-        _synchronize(device)
-        train_seconds += time.perf_counter() - started
-        images_seen += seen
-        bar.set_postfix(_progress_fields(loss_sum, correct, seen, masks))
-        bar.close()
-        lr = optimizer.param_groups[0]["lr"]
-        lr_schedule.step()
-
-        train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch}")
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "iteration": iteration,
-            "lr": lr,
-            "train_loss": train_loss,
-            "train_acc": 100.0 * correct.item() / seen,
-            "density": masks.density,
-            "sparsity": 1.0 - masks.density,
-            "epoch_seconds": time.perf_counter() - started,
-        }
-        last = epoch == train_cfg.epochs
-        if last or (train_cfg.eval_every and epoch % train_cfg.eval_every == 0):
-            test_acc = evaluate(model, data, train_cfg.eval_batch_size, train_cfg.bf16)
-            row["test_acc"] = test_acc
-        history.append(row)
-        if metrics_path is not None:
-            with metrics_path.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-        if train_cfg.progress:
-            tqdm.write(_epoch_line(row))
-
-    return TrainOutcome(
-        final_test_acc=test_acc,
-        epochs=train_cfg.epochs,
-        iterations=iteration,
-        train_seconds=train_seconds,
-        images_per_second=images_seen / train_seconds if train_seconds > 0 else math.nan,
-        history=history,
-    )
+def _resumable_batches(
+    data: ImageData, train_cfg: Any, generator: torch.Generator, progress: EpochProgress
+) -> Iterator[tuple[Tensor, Tensor]]:
+    return train_batches(
+        data, train_cfg.batch_size, generator, train_cfg.drop_last,
+        order=progress.order, start=progress.position,
+    )  # fmt: skip
 
 
 def _synchronize(device: torch.device) -> None:
@@ -186,17 +356,12 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _progress_fields(loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, masks: MaskSet):
+def _progress_fields(progress: EpochProgress, masks: MaskSet) -> dict[str, str]:
+    assert progress.loss_sum is not None
+    loss_sum, correct = progress.loss_sum.tolist()
+    seen = max(progress.seen, 1)
     return {
-        "loss": f"{loss_sum.item() / max(seen, 1):.3f}",
-        "acc": f"{100.0 * correct.item() / max(seen, 1):.1f}",
+        "loss": f"{loss_sum / seen:.3f}",
+        "acc": f"{100.0 * correct / seen:.1f}",
         "sparsity": f"{1.0 - masks.density:.4f}",
     }
-
-
-def _epoch_line(row: dict[str, Any]) -> str:
-    line = (
-        f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train acc {row['train_acc']:5.2f}"
-        f"  sparsity {row['sparsity']:.4f}  lr {row['lr']:.4g}"
-    )
-    return line + (f"  test acc {row['test_acc']:5.2f}" if "test_acc" in row else "")

@@ -1,4 +1,4 @@
-"""The pruner interface: three hooks the training loop calls, nothing else.
+"""The pruner interface: three hooks the training loop calls, and what a checkpoint needs.
 
     pruner.at_init(model, batches)   once, before the first step (initial mask, pruning at init)
     loss.backward()
@@ -6,13 +6,18 @@
     optimizer.step(); masks.apply_(optimizer)
     pruner.after_step(t)             weights of step t are updated and masked
 
+    pruner.acts_at(t)                whether either hook changes the mask at step t
+    pruner.state_dict(), load_state_dict(state)   everything beyond the masks (its generator)
+
 A pruner only ever changes the mask through its MaskSet; the loop zeroes masked weights and their
-momentum after every step, so no pruner needs to know about the optimizer.
+momentum after every step, so no pruner needs to know about the optimizer. Schedules are pure
+functions of t, so a pruner's own state is its random generator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,3 +54,14 @@ class Pruner:
 
     def after_step(self, iteration: int) -> None:
         """Called after the optimizer step and masking."""
+
+    def acts_at(self, iteration: int) -> bool:
+        """Whether a hook may change the mask at this iteration (the loop can then keep every
+        other step free of pruning work)."""
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])

@@ -36,6 +36,9 @@ class GradualPruner(Pruner):
     def after_backward(self, iteration: int) -> None:
         self.prune_on_schedule(iteration)
 
+    def acts_at(self, iteration: int) -> bool:
+        return self.schedule.is_pruning_step(iteration)
+
     def prune_on_schedule(self, iteration: int) -> None:
         if not self.schedule.is_pruning_step(iteration):
             return

@@ -40,10 +40,13 @@ class GraNet(GradualPruner):
     def after_backward(self, iteration: int) -> None:
         """GraNet reads the gradient after the optimizer step (see after_step)."""
 
+    def acts_at(self, iteration: int) -> bool:
+        return (iteration + 1) % self.schedule.interval == 0
+
     def after_step(self, iteration: int) -> None:
-        completed = iteration + 1
-        if completed % self.schedule.interval != 0:
+        if not self.acts_at(iteration):
             return
+        completed = iteration + 1
         self.prune_on_schedule(completed)
         rate = cosine_decay(completed, self.total_iterations, self.initial_rate, self.final_rate)
         counts = [math.ceil(rate * n) for n in self.masks.layer_active_counts()]

@@ -39,12 +39,16 @@ class RigL(Pruner):
     def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
         self.masks.init_random_erk(self.target_density, self.generator)
 
-    def after_step(self, iteration: int) -> None:
+    def acts_at(self, iteration: int) -> bool:
         completed = iteration + 1
-        if completed % self.interval != 0 or not (
+        return completed % self.interval == 0 and (
             self.start_iteration < completed < self.end_iteration
-        ):
+        )
+
+    def after_step(self, iteration: int) -> None:
+        if not self.acts_at(iteration):
             return
+        completed = iteration + 1
         fraction = cosine_decay(completed, self.end_iteration, self.drop_fraction, 0.0)
         counts = [round(fraction * n) for n in self.masks.layer_active_counts()]
         drop_and_grow(self.masks, counts, self.growth_rule())

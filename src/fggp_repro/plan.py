@@ -1,0 +1,174 @@
+"""Planning before anything runs, and the account afterwards.
+
+A command line (plus a preset's grid of sweeps) expands into jobs with Hydra's own override
+grammar; each job's config is composed and checked, its directory derived from its identity,
+and its status read from disk. Every invalid point is reported at once, before anything is
+written. After a sweep, the summary is read back from the records on disk, so it is right
+whichever launcher ran the jobs, in whichever processes or machines.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from fggp_repro.config import validate
+from fggp_repro.errors import DataError, ResultsError, UserError
+from fggp_repro.identity import run_id, run_subdir
+from fggp_repro.records import CHECKPOINT_DIRECTORY as CHECKPOINTS
+from fggp_repro.records import RESULT_FILE, existing_record
+
+#: a job's state on disk
+COMPLETED, FAILED, INTERRUPTED, MISSING = "completed", "failed", "interrupted", "missing"
+
+
+@dataclass
+class Job:
+    overrides: list[str]
+    cfg: DictConfig
+    run_dir: Path
+    status: str
+    reason: str = ""
+
+    @property
+    def needs_run(self) -> bool:
+        return self.status != COMPLETED or not self.cfg.skip_completed
+
+
+def expand(
+    arguments: Sequence[str],
+    grid: Sequence[dict[str, Any]],
+    split: Callable[[list[str]], list[list[str]]],
+) -> list[list[str]]:
+    """The job overrides of a sweep: each block of a preset's grid (a mapping of keys to sweep
+    values) with the command line's overrides on top, expanded by Hydra's `split` (the basic
+    sweeper's cartesian product). No grid: the command line alone."""
+    blocks = [[f"{key}={_sweep_value(value)}" for key, value in block.items()] for block in grid]
+    jobs: list[list[str]] = []
+    for block in blocks or [[]]:
+        jobs += split([*block, *arguments])
+    return jobs
+
+
+def plan_jobs(
+    job_overrides: Sequence[list[str]],
+    compose: Callable[[list[str]], DictConfig],
+    describe_error: Callable[[Exception], str],
+) -> tuple[list[Job], list[str]]:
+    """Compose and check every job; return the distinct jobs (two overrides that name the same
+    run are one job) and the distinct problems, one line each."""
+    jobs: dict[Path, Job] = {}
+    problems: dict[str, None] = {}
+    environment_checked: set[str] = set()
+    for overrides in job_overrides:
+        try:
+            cfg = compose(list(overrides))
+            validate(cfg)
+            for check in (check_output_root, check_data, check_device):
+                key = f"{check.__name__}:{_container_key(cfg)}"
+                if key not in environment_checked:
+                    check(cfg)
+                    environment_checked.add(key)
+            run_dir = Path(cfg.output_root) / run_subdir(cfg)
+            if run_dir not in jobs:
+                jobs[run_dir] = Job(list(overrides), cfg, run_dir, *status(cfg, run_dir))
+        except UserError as error:
+            problems[str(error)] = None
+        except Exception as error:  # composition errors from Hydra and OmegaConf
+            problems[describe_error(error)] = None
+    return list(jobs.values()), list(problems)
+
+
+def status(cfg: DictConfig, run_dir: Path) -> tuple[str, str]:
+    """(status, reason) of a run on disk; a corrupt or foreign record is a ResultsError."""
+    record = existing_record(run_dir / RESULT_FILE, run_id(cfg), cfg.skip_completed)
+    if record is not None and record.get("status") == COMPLETED:
+        return COMPLETED, ""
+    if (run_dir / CHECKPOINTS).is_dir():
+        return INTERRUPTED, "has checkpoints: resumes"
+    if record is not None:
+        return FAILED, str(record.get("reason", record.get("status")))
+    return MISSING, ""
+
+
+def summarize(jobs: Sequence[Job]) -> tuple[list[str], bool]:
+    """Lines describing how each launched job ended, read from disk; False if any did not
+    complete."""
+    lines, ok = [], True
+    ended: dict[str, int] = {}
+    for job in jobs:
+        try:
+            state, reason = status(job.cfg, job.run_dir)
+        except ResultsError as error:
+            state, reason = FAILED, str(error)
+        ended[state] = ended.get(state, 0) + 1
+        if state != COMPLETED:
+            ok = False
+            why = reason or "no record: the job stopped before training ended (see its log)"
+            lines.append(f"  {state}: {job.run_dir}: {why}")
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(ended.items()))
+    return [f"sweep of {len(jobs)} run(s): {counts}", *lines], ok
+
+
+def check_output_root(cfg: DictConfig) -> None:
+    """output_root must be (or be creatable as) a writable directory."""
+    root = Path(cfg.output_root)
+    for path in [root, *root.parents]:
+        if path.exists():
+            if not path.is_dir():
+                raise UserError(f"output_root={cfg.output_root}: {path} is a file, not a directory")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise UserError(f"output_root={cfg.output_root}: {path} is not writable")
+            return
+
+
+def check_data(cfg: DictConfig) -> None:
+    """CIFAR-10 must be there, or be downloaded now: once, before any job, and without leaving
+    empty folders behind if that fails."""
+    if cfg.data.name != "cifar10":
+        return
+    from fggp_repro.data import CIFAR10_FILES, load_cifar10
+
+    root = Path(cfg.data.root)
+    if (root / CIFAR10_FILES).is_dir():
+        return
+    if not cfg.data.download:
+        load_cifar10(root, download=False)  # raises the DataError that says where to put it
+    created = [p for p in [root, *root.parents] if not p.exists()]
+    try:
+        load_cifar10(root, download=True)
+    except DataError:
+        if created:  # the outermost folder this download made, with whatever it left
+            shutil.rmtree(created[-1], ignore_errors=True)
+        raise
+
+
+def check_device(cfg: DictConfig) -> None:
+    name = cfg.train.device
+    if not name.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError(f"train.device={name} but CUDA is not available here")
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(
+            f"train.device={name} but this machine has {torch.cuda.device_count()} GPU(s)"
+        )
+
+
+def _sweep_value(value: Any) -> str:
+    if isinstance(value, list | tuple) or OmegaConf.is_list(value):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _container_key(cfg: DictConfig) -> str:
+    return f"{cfg.output_root}|{cfg.data}|{cfg.train.device}"

@@ -1,0 +1,90 @@
+"""The planned sweep behind `fggp-repro --multirun` (the `planned` Hydra sweeper): expand, check
+every job, launch what is missing through the configured launcher, then account for it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from fggp_repro.plan import Job, expand, plan_jobs, summarize
+
+log = logging.getLogger("fggp-repro")
+PROG = "fggp-repro"
+
+
+def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
+    """Plan, check, launch and summarise; return the process exit code (0, 1 or 2)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    from fggp_repro.cli import describe_error, job_composer
+
+    context, master = sweeper.hydra_context, sweeper.config
+
+    def split(overrides: list[str]) -> list[list[str]]:
+        parsed = OverridesParser.create(config_loader=context.config_loader).parse_overrides(
+            overrides
+        )
+        return BasicSweeper.split_arguments(parsed, None)[0]
+
+    try:
+        job_overrides = expand(arguments, OmegaConf.to_container(master.hydra.sweeper.grid), split)
+    except (HydraException, OmegaConfBaseException) as error:
+        return _refuse([describe_error(error)])
+    jobs, problems = plan_jobs(job_overrides, job_composer(), describe_error)
+    if problems:
+        return _refuse(problems)
+    todo = [job for job in jobs if job.needs_run]
+    if sweeper.dry_run:
+        print_plan(jobs, sweeper.epoch_seconds)
+        return 0
+    done = len(jobs) - len(todo)
+    log.info("sweep of %d run(s): %d to run, %d already completed", len(jobs), len(todo), done)
+    if todo:
+        sweeper.launcher.launch([job.overrides for job in todo], initial_job_idx=0)
+    lines, ok = summarize(jobs)
+    print("\n".join(lines), file=sys.stderr if not ok else sys.stdout)
+    return 0 if ok else 1
+
+
+def print_plan(jobs: list[Job], epoch_seconds: dict[str, float]) -> None:
+    """Every job with its status and directory, the counts, and the time the missing ones need."""
+    for job in jobs:
+        state = "completed" if not job.needs_run else job.status
+        print(f"{state:<11} {job.run_dir}  [{' '.join(job.overrides)}]")
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.status] = counts.get(job.status, 0) + 1
+    todo = [job for job in jobs if job.needs_run]
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    print(f"{len(jobs)} run(s): {summary}; {len(todo)} would run")
+    estimate = estimated_hours(todo, epoch_seconds)
+    if estimate is not None:
+        print(f"estimated time of the runs to do: {estimate:.1f} device-hours")
+    elif todo:
+        print(
+            "no time estimate: set hydra.sweeper.epoch_seconds.<backbone>=<seconds per epoch> "
+            "for " + ", ".join(sorted({job.cfg.backbone.name for job in todo}))
+        )
+
+
+def estimated_hours(jobs: list[Job], epoch_seconds: dict[str, float]) -> float | None:
+    """Sum of epochs x seconds per epoch of each job's backbone; None if one is unknown."""
+    total = 0.0
+    for job in jobs:
+        seconds = epoch_seconds.get(job.cfg.backbone.name)
+        if seconds is None:
+            return None
+        total += job.cfg.train.epochs * seconds
+    return total / 3600
+
+
+def _refuse(problems: list[str]) -> int:
+    for problem in problems:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    return 2

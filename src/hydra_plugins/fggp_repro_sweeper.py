@@ -1,0 +1,68 @@
+"""fggp-repro's Hydra sweeper: Hydra's basic sweep grammar, planned before anything launches.
+
+It hands the jobs to whichever launcher is configured (basic, joblib, submitit), so it schedules
+nothing itself. What it adds to the basic sweeper:
+  - a preset's `grid`, a list of sweeps launched as one (the paper grid is two products);
+  - every job composed and checked first, all problems reported at once and nothing launched;
+  - jobs naming the same run (axes a pruner ignores) launched once; completed runs not at all;
+  - `dry_run`: the plan and its status, launching nothing;
+  - a summary read back from the records on disk, and a non-zero exit when any job failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+@dataclass
+class PlannedSweeperConf:
+    _target_: str = "hydra_plugins.fggp_repro_sweeper.PlannedSweeper"
+    grid: list[Any] = field(default_factory=list)
+    dry_run: bool = False
+    epoch_seconds: dict[str, float] = field(default_factory=dict)
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="planned", node=PlannedSweeperConf, provider="fggp-repro"
+)
+
+
+class PlannedSweeper(Sweeper):
+    def __init__(
+        self,
+        grid: list[Any] | None = None,
+        dry_run: bool = False,
+        epoch_seconds: dict[str, float] | None = None,
+    ) -> None:
+        self.grid = list(grid or [])
+        self.dry_run = dry_run
+        self.epoch_seconds = dict(epoch_seconds or {})
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from fggp_repro.sweep import run_planned_sweep
+
+        assert self.hydra_context is not None and self.config is not None
+        exit_code = run_planned_sweep(self, arguments)
+        if exit_code:
+            sys.exit(exit_code)
+        return []

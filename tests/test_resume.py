@@ -1,0 +1,239 @@
+"""Checkpoints and resume: a run killed (SIGKILL) at any moment, or stopped by a preemption
+signal, and then rerun ends bit for bit where an uninterrupted run ends; damaged checkpoints are
+named and passed over; resource failures leave a clear record and no half-written file."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CLI, REPO, compose
+
+from fggp_repro import checkpoint, records, trainer
+from fggp_repro.experiment import RunFailed, failure_reason, run_experiment
+
+# 3 epochs of 10 steps, pruning every 2 steps, test after every epoch, deterministic on CPU
+ARGS = ["experiment=demo", "train.epochs=3", "data.train_size=640", "data.test_size=128",
+        "schedule.interval=2", "train.progress=false", "train.deterministic=true",
+        "train.eval_every=1", "pruner=fggp", "sparsity=0.9", "seed=5"]  # fmt: skip
+
+DRIVER = r"""
+import os, signal, sys
+point, after, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+calls = [0]
+def counted():
+    calls[0] += 1
+    return calls[0] == after
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+from fggp_repro import checkpoint, masks, trainer
+if point == "step":
+    step = trainer.train_step
+    def train_step(*args):
+        out = step(*args)
+        if counted(): die()
+        return out
+    trainer.train_step = train_step
+elif point == "prune":
+    prune = masks.MaskSet.prune
+    def pruned(self, indices):
+        prune(self, indices)
+        if counted(): die()
+    masks.MaskSet.prune = pruned
+elif point == "checkpoint":
+    write = checkpoint.write_atomic
+    def half_written(path, chunks):
+        if not counted():
+            return write(path, chunks)
+        header, payload = chunks
+        def pieces():
+            yield header
+            yield bytes(payload[: len(payload) // 2])
+            die()
+        return write(path, pieces())
+    checkpoint.write_atomic = half_written
+elif point == "launcher-handler":  # what submitit installs: requeue, then exit(-1)
+    def requeue(signum, frame):
+        open(marker, "w").write(str(signum))
+        sys.exit(-1)
+    signal.signal(signal.SIGUSR2, requeue)
+sys.argv = ["fggp-repro", *sys.argv[4:]]
+from fggp_repro.cli import main
+main()
+"""
+
+
+def cli(root: Path, *extra: str) -> list[str]:
+    return [*CLI, *ARGS, f"output_root={root}", *extra]
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen(command, cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def finish(command: list[str]) -> subprocess.CompletedProcess:
+    process = start(command)
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def run_dir(root: Path) -> Path:
+    [record] = root.rglob("result.json")
+    return record.parent
+
+
+def outcome(root: Path) -> tuple:
+    directory = run_dir(root)
+    record = json.loads((directory / "result.json").read_text())
+    model = torch.load(directory / "model.pt", weights_only=True)
+    return (record["final_test_acc"], record["iterations"], model["masks"], model["model"],
+            (directory / "metrics.jsonl").read_bytes())  # fmt: skip
+
+
+def same(a: tuple, b: tuple) -> bool:
+    (acc_a, it_a, masks_a, model_a, metrics_a), (acc_b, it_b, masks_b, model_b, metrics_b) = a, b
+    return (
+        (acc_a, it_a, metrics_a) == (acc_b, it_b, metrics_b)
+        and all(torch.equal(x, y) for x, y in zip(masks_a, masks_b, strict=True))
+        and model_a.keys() == model_b.keys()
+        and all(torch.equal(model_a[k], model_b[k]) for k in model_a)
+    )
+
+
+def interrupted_then_resumed(root: Path, kind: str) -> dict:
+    """Kill or stop a run in one of several ways, then rerun the same command."""
+    marker = root / "handler-called"
+    if kind.startswith("kill-"):
+        point, after = {"kill-step": ("step", 14), "kill-prune": ("prune", 5),
+                        "kill-checkpoint": ("checkpoint", 2)}[kind]  # fmt: skip
+        first = finish([sys.executable, "-c", DRIVER, point, str(after), str(marker), *ARGS,
+                        f"output_root={root}"])  # fmt: skip
+    else:
+        signum = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGUSR2": signal.SIGUSR2}[
+            kind
+        ]
+        command = cli(root)
+        if kind == "SIGUSR2":
+            command = [sys.executable, "-c", DRIVER, "launcher-handler", "0", str(marker), *ARGS,
+                       f"output_root={root}"]  # fmt: skip
+        process = start(command)
+        deadline = time.monotonic() + 120
+        while not any(root.rglob("metrics.running.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=120)
+        first = subprocess.CompletedProcess(command, process.returncode, out, err)
+    left = sorted(p.name for p in root.rglob("*") if p.is_file())
+    second = finish(cli(root))
+    return {"first": first, "second": second, "left": left, "marker": marker.exists()}
+
+
+KINDS = ["kill-step", "kill-prune", "kill-checkpoint", "SIGTERM", "SIGINT", "SIGUSR2"]
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory):
+    roots = {kind: tmp_path_factory.mktemp(kind) for kind in ["reference", *KINDS]}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reference = pool.submit(finish, cli(roots["reference"]))
+        results = {kind: pool.submit(interrupted_then_resumed, roots[kind], kind) for kind in KINDS}
+        assert reference.result().returncode == 0, reference.result().stderr
+        return outcome(roots["reference"]), {k: (f.result(), roots[k]) for k, f in results.items()}
+
+
+@pytest.mark.parametrize("kind", ["kill-step", "kill-prune", "kill-checkpoint"])
+def test_killed_run_resumes_bit_identically(chains, kind):
+    reference, results = chains
+    result, root = results[kind]
+    assert result["first"].returncode == -signal.SIGKILL
+    assert result["second"].returncode == 0, result["second"].stderr
+    assert "resuming from" in result["second"].stdout
+    assert same(outcome(root), reference)
+    assert not any(name.endswith(".tmp") for name in (p.name for p in root.rglob("*")))
+
+
+def test_kill_during_a_checkpoint_write_falls_back_to_the_previous_one(chains):
+    result, _ = chains[1]["kill-checkpoint"]
+    assert any(name.endswith(".tmp") for name in result["left"])  # the half-written file
+    assert "resuming from" in result["second"].stdout and "iter000000010" in result["second"].stdout
+
+
+@pytest.mark.parametrize("kind", ["SIGTERM", "SIGINT", "SIGUSR2"])
+def test_stop_signal_checkpoints_says_how_to_resume_and_resumes_exactly(chains, kind):
+    reference, results = chains
+    result, root = results[kind]
+    first = result["first"]
+    expected = {"SIGTERM": 128 + 15, "SIGINT": 130, "SIGUSR2": 255}[kind]
+    assert first.returncode == expected, first.stderr
+    lines = first.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"stopped by {kind}" in lines[0] and "rerun" in lines[0]
+    assert result["marker"] == (kind == "SIGUSR2")  # the launcher's own handler ran after ours
+    assert any(name.endswith(".ckpt") for name in result["left"])
+    assert result["second"].returncode == 0 and "resuming from" in result["second"].stdout
+    assert same(outcome(root), reference)
+
+
+def test_damaged_checkpoints_are_named_and_passed_over(tmp_path):
+    for iteration in (10, 20, 30):
+        checkpoint.save_checkpoint(tmp_path, {"iteration": iteration}, iteration, keep=2)
+    names = [p.name for p in checkpoint.checkpoints(tmp_path)]
+    assert names == ["iter000000020.ckpt", "iter000000030.ckpt"]
+    newest = tmp_path / "iter000000030.ckpt"
+    newest.write_bytes(newest.read_bytes()[:-7])  # truncated
+    warnings: list[str] = []
+    state, path = checkpoint.load_latest(tmp_path, warnings.append)
+    assert state == {"iteration": 20} and path.name == "iter000000020.ckpt"
+    assert len(warnings) == 1 and "iter000000030.ckpt" in warnings[0] and "checksum" in warnings[0]
+    (tmp_path / "iter000000020.ckpt").write_bytes(b"garbage")
+    assert checkpoint.load_latest(tmp_path, warnings.append) is None and len(warnings) == 3
+
+
+def test_disk_full_leaves_no_half_written_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    target = tmp_path / "result.json"
+    records.write_json_atomic(target, {"old": True})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(records.os, "fsync", full)
+    with pytest.raises(OSError):
+        records.write_json_atomic(target, {"new": True})
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+    assert json.loads(target.read_text()) == {"old": True}
+    assert "disk full" in failure_reason(OSError(errno.ENOSPC, "full", "x.ckpt"), "cpu")
+
+
+def test_out_of_memory_ends_in_a_failed_record_that_says_what_to_do(tmp_path, monkeypatch):
+    def no_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer, "train_step", no_memory)
+    with pytest.raises(RunFailed):
+        run_experiment(compose(*ARGS), tmp_path)
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert record["status"] == "failed"
+    assert "out of memory on cpu" in record["reason"] and "train.batch_size" in record["reason"]
+
+
+def test_a_failed_rerun_never_replaces_a_completed_record(tmp_path, monkeypatch):
+    cfg = compose(*ARGS, "train.epochs=1")
+    run_experiment(cfg, tmp_path)
+    kept = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def broken(*args):
+        raise RuntimeError("a node went away")
+
+    monkeypatch.setattr(trainer, "train_step", broken)
+    cfg.skip_completed = False
+    with pytest.raises(RunFailed, match="was kept"):
+        run_experiment(cfg, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
