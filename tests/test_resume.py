@@ -75,7 +75,9 @@ def cli(root: Path, *extra: str) -> list[str]:
 
 
 def start(command: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
+    # cuBLAS needs a fixed workspace to be deterministic on a GPU
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore",
+           "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}  # fmt: skip
     return subprocess.Popen(command, cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
@@ -237,3 +239,15 @@ def test_a_failed_rerun_never_replaces_a_completed_record(tmp_path, monkeypatch)
     with pytest.raises(RunFailed, match="was kept"):
         run_experiment(cfg, tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_killed_cuda_run_resumes_bit_identically(tmp_path):
+    gpu = ["train.device=cuda", "train.compile=none", "train.channels_last=false"]
+    assert finish(cli(tmp_path / "reference", *gpu)).returncode == 0
+    killed = tmp_path / "killed"
+    first = finish([sys.executable, "-c", DRIVER, "step", "14", str(killed / "x"), *ARGS, *gpu,
+                    f"output_root={killed}"])  # fmt: skip
+    assert first.returncode == -signal.SIGKILL
+    assert finish(cli(killed, *gpu)).returncode == 0
+    assert same(outcome(killed), outcome(tmp_path / "reference"))

@@ -211,6 +211,20 @@ class OptimConfig:
     label_smoothing: float = 0.1
 
 
+class CompileMode(str, Enum):
+    """How a step runs: eager PyTorch, or torch.compile in one of its modes; auto is
+    reduce-overhead (compiled, with CUDA graphs) on a GPU and eager elsewhere."""
+
+    auto = "auto"
+    none = "none"
+    default = "default"
+    reduce_overhead = "reduce-overhead"
+    max_autotune = "max-autotune"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 160
@@ -218,6 +232,8 @@ class TrainConfig:
     drop_last: bool = False
     device: str = "auto"
     bf16: bool = False
+    compile: CompileMode = CompileMode.auto
+    channels_last: bool | None = None  # None: on a GPU, not on a CPU
     eval_every: int = 0
     eval_batch_size: int = 1000
     deterministic: bool = False

@@ -6,8 +6,9 @@ plus one fused crop-and-flip: no DataLoader workers, no per-image PIL transforms
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,18 @@ class ImageData:
     synthetic: bool
     mean: tuple[float, ...] = CIFAR10_MEAN
     std: tuple[float, ...] = CIFAR10_STD
+    _affine: tuple[Tensor, Tensor] | None = field(default=None, init=False, repr=False)
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """uint8 (N, 3, H, W) to float, per-channel standardised: one multiply-add with constants
+        made once on the images' device, (x / 255 - mean) / std = x * scale + shift."""
+        if self._affine is None or self._affine[0].device != images.device:
+            std = torch.tensor(self.std, dtype=torch.float64)
+            scale = (1.0 / (255.0 * std)).float().view(1, -1, 1, 1).to(images.device)
+            shift = (-torch.tensor(self.mean, dtype=torch.float64) / std).float()
+            self._affine = (scale, shift.view(1, -1, 1, 1).to(images.device))
+        scale, shift = self._affine
+        return torch.addcmul(shift, images.float(), scale)
 
     def to(self, device: torch.device) -> ImageData:
         moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
@@ -106,13 +119,6 @@ def make_synthetic(
     return ImageData(train_x, train_y, test_x, test_y, num_classes=num_classes, synthetic=True)
 
 
-def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    """uint8 (N, 3, H, W) to float, per-channel standardised."""
-    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
-    return (images.float() / 255.0 - mean_t) / std_t
-
-
 def random_crop_flip(images: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
     """Zero-pad by `padding`, take a random same-size crop per image and flip half of them,
     like torchvision's RandomCrop(padding) + RandomHorizontalFlip, for the whole batch at once."""
@@ -127,14 +133,24 @@ def crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, padding: int
     """Image i cropped at offset (dy[i], dx[i]) of its zero-padded copy, then mirrored if flip[i]:
     one gather for the whole batch."""
     n, c, h, w = images.shape
-    device = images.device
+    batch, channel, row, col, mirrored = _index_grid(n, c, h, w, images.device)
     padded = F.pad(images, (padding,) * 4)
-    rows = (dy[:, None] + torch.arange(h, device=device)).view(n, 1, h, 1)
-    cols = torch.arange(w, device=device).expand(n, w)
-    cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]
-    batch = torch.arange(n, device=device).view(n, 1, 1, 1)
-    channel = torch.arange(c, device=device).view(1, c, 1, 1)
-    return padded[batch, channel, rows, cols.view(n, 1, 1, w)]
+    rows = dy.view(n, 1, 1, 1) + row
+    cols = torch.where(flip.view(n, 1, 1, 1), mirrored, col) + dx.view(n, 1, 1, 1)
+    return padded[batch, channel, rows, cols]
+
+
+@functools.cache
+def _index_grid(n: int, c: int, h: int, w: int, device: torch.device) -> tuple[Tensor, ...]:
+    """The constant index tensors of a batch shape, made once per shape and device rather
+    than every batch."""
+    return (
+        torch.arange(n, device=device).view(n, 1, 1, 1),
+        torch.arange(c, device=device).view(1, c, 1, 1),
+        torch.arange(h, device=device).view(1, 1, h, 1),
+        torch.arange(w, device=device).view(1, 1, 1, w),
+        torch.arange(w - 1, -1, -1, device=device).view(1, 1, 1, w),
+    )
 
 
 def train_batches(
@@ -144,6 +160,7 @@ def train_batches(
     drop_last: bool = False,
     order: Tensor | None = None,
     start: int = 0,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """One epoch of shuffled, augmented, normalised minibatches. A resumed epoch passes its data
     `order` and the number of batches already done (`start`); augmentation draws from
@@ -155,7 +172,8 @@ def train_batches(
     for begin in range(start * batch_size, stop, batch_size):
         index = order[begin : begin + batch_size]
         images = random_crop_flip(data.train_x[index], generator)
-        yield normalize(images, data.mean, data.std), data.train_y[index]
+        normalized = data.normalize(images).contiguous(memory_format=memory_format)
+        yield normalized, data.train_y[index]
 
 
 def iterations_per_epoch(n_train: int, batch_size: int, drop_last: bool) -> int:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from fggp_repro.checkpoint import DIRECTORY, load_latest, save_checkpoint
 from fggp_repro.config import (
     INITIAL_DENSITY,
+    CompileMode,
     DensityBase,
     Init,
     pruner_traits,
@@ -25,6 +26,7 @@ from fggp_repro.config import (
     validate,
 )
 from fggp_repro.data import load_data
+from fggp_repro.devices import choose_device
 from fggp_repro.errors import ConfigError, UserError
 from fggp_repro.identity import run_id, setting_id
 from fggp_repro.masks import MaskSet, conv_linear_parameter_count
@@ -42,7 +44,6 @@ from fggp_repro.trainer import (
     StopRequest,
     TrainState,
     epoch_line,
-    resolve_device,
     run,
     set_determinism,
 )  # fmt: skip
@@ -76,13 +77,33 @@ def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) 
         log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
         return previous
 
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.train.device)
+    device, lease = choose_device(cfg.train.device)
+    try:
+        return _train(cfg, output_dir, device, stop, completed_before)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _train(
+    cfg: Any,
+    output_dir: Path,
+    device: torch.device,
+    stop: StopRequest | None,
+    completed_before: bool,
+) -> dict[str, Any]:
+    this_run, result_path = run_id(cfg), output_dir / RESULT_FILE
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"train.device={cfg.train.device} but CUDA is not available here")
+    torch.manual_seed(cfg.seed)
     set_determinism(cfg.train.deterministic)
     data = load_data(cfg.data).to(device)
     model = build_backbone(cfg.backbone, data.num_classes).to(device)
+    channels_last = cfg.train.channels_last
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     masks = MaskSet.from_model(
         model, cfg.masking.keep_first_conv_dense, DensityBase(cfg.masking.density_base).value
     )
@@ -98,7 +119,13 @@ def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) 
         schedule=cfg.schedule,
     )
     state = TrainState(model, masks, pruner, cfg.optim, cfg.seed)
+    if channels_last:
+        state.memory_format = torch.channels_last
+    compile_mode = compile_mode_for(CompileMode(cfg.train.compile), device)
+    if compile_mode is not CompileMode.none:
+        state.compile(compile_mode.value)
     record = _base_record(cfg, data.synthetic, model, masks, device)
+    record.update(compile=compile_mode.value, channels_last=channels_last)
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = output_dir / DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
@@ -161,6 +188,12 @@ def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) 
         outcome.final_test_acc, record["achieved_sparsity"], result_path,
     )  # fmt: skip
     return record
+
+
+def compile_mode_for(mode: CompileMode, device: torch.device) -> CompileMode:
+    if mode is CompileMode.auto:
+        return CompileMode.reduce_overhead if device.type == "cuda" else CompileMode.none
+    return mode
 
 
 def resume(state: TrainState, checkpoint_dir: Path) -> bool:

@@ -4,8 +4,9 @@ The identity is the whole resolved config minus what cannot change the result:
   - where things go and how they are shown: `output_root`, `train.progress`, `skip_completed`,
     `checkpoint.*`, `data.root`, `data.download`;
   - how the same computation is executed: `train.device`, `train.deterministic`,
-    `train.compile` (the device or kernel choice changes floating-point rounding, as two runs
-    of non-deterministic GPU kernels on one device do, not the experiment);
+    `train.compile`, `train.channels_last` (the device, the memory layout or the kernels change
+    floating-point rounding, as two runs of non-deterministic GPU kernels on one device do, not
+    the experiment);
   - when the test set is looked at: `train.eval_every`, `train.eval_batch_size` (evaluation
     changes no weight and draws no random number);
   - axes the pruner has no use for: the target of dense training, the initial state of methods
@@ -32,8 +33,8 @@ from fggp_repro.config import pruner_traits
 IDENTITY_VERSION = 1
 IGNORED = (
     "output_root", "skip_completed", "checkpoint", "train.progress", "train.device",
-    "train.deterministic", "train.compile", "train.eval_every", "train.eval_batch_size",
-    "data.root", "data.download",
+    "train.deterministic", "train.compile", "train.channels_last",
+    "train.eval_every", "train.eval_batch_size", "data.root", "data.download",
 )  # fmt: skip
 ID_LENGTH = 10
 

@@ -211,9 +211,13 @@ class MaskSet:
         self.init_random(erk_counts([w.shape for w in self.weights], total), generator)
 
     @torch.no_grad()
-    def apply_(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Zero every masked weight and, when an optimizer is given, its momentum buffer."""
-        if self._active == self.numel:
+    def apply_(
+        self, optimizer: torch.optim.Optimizer | None = None, skip_when_dense: bool = True
+    ) -> None:
+        """Zero every masked weight and, when an optimizer is given, its momentum buffer.
+        A compiled step passes skip_when_dense=False: branching on the active count would make
+        torch.compile specialise on it and recompile after every pruning event."""
+        if skip_when_dense and self._active == self.numel:
             return
         torch._foreach_mul_(self.weights, self.masks)
         if optimizer is not None:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from fggp_repro.data import ImageData, iterations_per_epoch, normalize, train_batches
+from fggp_repro.data import ImageData, iterations_per_epoch, train_batches
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
 
@@ -103,6 +103,34 @@ class TrainState:
         self.images_seen = 0
         self.history: list[dict[str, Any]] = []
         self.epoch_progress: EpochProgress | None = None
+        self.memory_format = torch.contiguous_format
+        self.forward_loss = self._forward_loss
+        self.update = self._update
+
+    def _forward_loss(self, images: Tensor, labels: Tensor, bf16: bool) -> tuple[Tensor, Tensor]:
+        """Forward pass, loss, and the number of correct predictions."""
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = self.model(images)
+            loss = self.criterion(logits, labels)
+        return loss, (logits.detach().argmax(1) == labels).sum()
+
+    def _update(self) -> None:
+        """Optimizer step, then masked weights and their momentum back to zero."""
+        self.optimizer.step()
+        self.masks.apply_(self.optimizer)
+
+    def compile(self, mode: str, backend: str = "inductor") -> None:
+        """Compile the two halves of a step with torch.compile (`mode` "reduce-overhead" adds
+        CUDA graphs). The pruner's hooks run in Python between them, so a pruning event needs
+        no special step; masks change in place, so it needs no recompilation either (tested)."""
+
+        def update() -> None:
+            self.optimizer.step()
+            self.masks.apply_(self.optimizer, skip_when_dense=False)
+
+        options = {} if mode == "default" else {"mode": mode}
+        self.forward_loss = torch.compile(self._forward_loss, backend=backend, **options)
+        self.update = torch.compile(update, backend=backend, **options)
 
     def begin(self, data: ImageData, batch_size: int) -> None:
         """A fresh run's start: the pruner's initial mask (scoring batches for SNIP-like
@@ -158,17 +186,13 @@ def train_step(state: TrainState, images: Tensor, labels: Tensor, bf16: bool) ->
     """One iteration: forward, backward, the pruner's hooks around the optimizer step, masking.
     Returns the minibatch's loss (summed) and correct count as one device tensor of two."""
     t = state.iteration
-    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = state.model(images)
-        loss = state.criterion(logits, labels)
+    loss, correct = state.forward_loss(images, labels, bf16)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     state.pruner.after_backward(t)
-    state.optimizer.step()
-    state.masks.apply_(state.optimizer)
+    state.update()
     state.pruner.after_step(t)
     state.iteration += 1
-    correct = (logits.detach().argmax(1) == labels).sum()
     return torch.stack([loss.detach().float() * labels.shape[0], correct.float()])
 
 
@@ -243,7 +267,9 @@ def run(
             leave=False,
             dynamic_ncols=True,
         )
-        batches = _resumable_batches(data, train_cfg, state.data_generator, progress)
+        batches = _resumable_batches(
+            data, train_cfg, state.data_generator, progress, state.memory_format
+        )
         for images, labels in batches:
             progress.loss_sum += train_step(state, images, labels, train_cfg.bf16)
             progress.seen += labels.shape[0]
@@ -326,7 +352,7 @@ def evaluate(model: nn.Module, data: ImageData, batch_size: int, bf16: bool = Fa
     correct = torch.zeros((), dtype=torch.int64, device=data.test_x.device)
     device_type = data.test_x.device.type
     for begin in range(0, data.test_x.shape[0], batch_size):
-        images = normalize(data.test_x[begin : begin + batch_size], data.mean, data.std)
+        images = data.normalize(data.test_x[begin : begin + batch_size])
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(images)
         correct += (logits.argmax(1) == data.test_y[begin : begin + batch_size]).sum()
@@ -343,11 +369,15 @@ def epoch_line(row: dict[str, Any]) -> str:
 
 
 def _resumable_batches(
-    data: ImageData, train_cfg: Any, generator: torch.Generator, progress: EpochProgress
+    data: ImageData,
+    train_cfg: Any,
+    generator: torch.Generator,
+    progress: EpochProgress,
+    memory_format: torch.memory_format,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     return train_batches(
         data, train_cfg.batch_size, generator, train_cfg.drop_last,
-        order=progress.order, start=progress.position,
+        order=progress.order, start=progress.position, memory_format=memory_format,
     )  # fmt: skip
 
 
