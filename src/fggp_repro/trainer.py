@@ -11,6 +11,7 @@ device and are read every `sync_every` steps for the progress bar and once per e
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import time
@@ -25,6 +26,8 @@ from tqdm import tqdm
 from fggp_repro.data import ImageData, iterations_per_epoch, train_batches
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -69,6 +72,7 @@ def make_optimizer(model: nn.Module, optim_cfg: Any) -> torch.optim.SGD:
         momentum=optim_cfg.momentum,
         nesterov=optim_cfg.nesterov,
         weight_decay=optim_cfg.weight_decay,
+        foreach=True,  # one kernel per operation over all parameters, not one per parameter
     )
 
 
@@ -129,8 +133,12 @@ class TrainState:
             self.masks.apply_(self.optimizer, skip_when_dense=False)
 
         options = {} if mode == "default" else {"mode": mode}
-        self.forward_loss = torch.compile(self._forward_loss, backend=backend, **options)
-        self.update = torch.compile(update, backend=backend, **options)
+        self.forward_loss = _eager_if_compiling_fails(
+            torch.compile(self._forward_loss, backend=backend, **options), self._forward_loss
+        )
+        self.update = _eager_if_compiling_fails(
+            torch.compile(update, backend=backend, **options), self._update
+        )
 
     def begin(self, data: ImageData, batch_size: int) -> None:
         """A fresh run's start: the pruner's initial mask (scoring batches for SNIP-like
@@ -358,6 +366,30 @@ def evaluate(model: nn.Module, data: ImageData, batch_size: int, bf16: bool = Fa
         correct += (logits.argmax(1) == data.test_y[begin : begin + batch_size]).sum()
     model.train(was_training)
     return 100.0 * correct.item() / data.test_x.shape[0]
+
+
+def _eager_if_compiling_fails(compiled: Callable[..., Any], eager: Callable[..., Any]):
+    """The compiled function, or the eager one for good if compiling it fails on its first call
+    (compilation happens before anything runs, so nothing has been done twice)."""
+    chosen: list[Callable[..., Any]] = []
+
+    def call(*args: Any) -> Any:
+        if chosen:
+            return chosen[0](*args)
+        try:
+            result = compiled(*args)
+        except Exception as error:  # a backend that cannot compile this network here
+            from torch._dynamo.exc import BackendCompilerFailed, TorchDynamoException
+
+            if not isinstance(error, BackendCompilerFailed | TorchDynamoException):
+                raise
+            log.warning("torch.compile failed (%s); this run continues eagerly", error)
+            chosen.append(eager)
+            return eager(*args)
+        chosen.append(compiled)
+        return result
+
+    return call
 
 
 def epoch_line(row: dict[str, Any]) -> str:
