@@ -69,7 +69,7 @@ def check_arguments(overrides: list[str]) -> None:
     for arg in overrides:
         key, sep, value = arg.partition("=")
         bare = key.lstrip("+~")
-        if bare != key and not bare.startswith("hydra"):
+        if bare != key and not bare.startswith("hydra") and bare != "experiment":
             raise UserError(
                 f"'{arg}' adds or deletes a key, and every setting already exists: "
                 f"{unknown_key_hint(bare)}"
@@ -82,6 +82,33 @@ def check_arguments(overrides: list[str]) -> None:
             for v in values:
                 if v not in known and v != "null":
                     raise UserError(f"unknown {key} '{v}' (choose from: {', '.join(known)})")
+
+
+LAUNCHER_PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
+
+
+def check_launcher(overrides: list[str]) -> None:
+    """A launcher whose Hydra plugin is not installed: say which extra installs it."""
+    import importlib.util
+
+    for arg in overrides:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") == "hydra/launcher" and value in LAUNCHER_PLUGINS:
+            module, extra = LAUNCHER_PLUGINS[value]
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                raise UserError(
+                    f"hydra/launcher={value} needs a Hydra launcher plugin that is not "
+                    f"installed here: pip install -e '.[{extra}]'"
+                )
 
 
 def unknown_key_hint(key: str) -> str:
@@ -186,6 +213,7 @@ def preflight(argv: list[str]) -> bool:
 
     overrides = overrides_in(argv)
     check_arguments(overrides)
+    check_launcher(overrides)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
         return True
     if any(arg in MULTIRUN_FLAGS for arg in argv):
@@ -299,6 +327,10 @@ def main() -> None:
         if not preflight(argv):
             return
         hydra_app()
+        from hydra_plugins.fggp_repro_sweeper import FAILED_SWEEPS
+
+        if FAILED_SWEEPS:
+            sys.exit(FAILED_SWEEPS[-1])
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         sys.exit(2)

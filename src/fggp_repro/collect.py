@@ -17,7 +17,17 @@ from pathlib import Path
 import pandas as pd
 
 from fggp_repro.errors import ResultsError
+from fggp_repro.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
 from fggp_repro.records import RESULT_FILE, read_record
+from fggp_repro.tables import (
+    FORMATS,
+    comparison,
+    cost_text,
+    marked,
+    paper_table,
+    ranking_text,
+    read_reference,
+)  # fmt: skip
 
 COLUMNS = [
     "setting_id",
@@ -32,6 +42,8 @@ COLUMNS = [
     "achieved_sparsity",
     "train_seconds",
     "images_per_second",
+    "inference_flops_fraction",
+    "training_flops_fraction",
     "synthetic_data",
 ]
 SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
@@ -65,8 +77,24 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
         acc_std=("final_test_acc", "std"),
         seeds=("seed", "nunique"),
         achieved_sparsity=("achieved_sparsity", "mean"),
+        inference_flops=("inference_flops_fraction", "mean"),
+        training_flops=("training_flops_fraction", "mean"),
     )
     return table.reset_index()
+
+
+def label_configurations(summary: pd.DataFrame) -> pd.DataFrame:
+    """A pruner run under several configurations in one setting becomes several methods of the
+    paper table, `pruner [setting_id]`, never one average."""
+    summary = summary.copy()
+    several = summary.groupby(SETTING)["setting_id"].transform("nunique") > 1
+    summary.loc[several, "pruner"] = [
+        f"{p} [{i}]"
+        for p, i in zip(
+            summary.loc[several, "pruner"], summary.loc[several, "setting_id"], strict=True
+        )
+    ]
+    return summary
 
 
 def config_warnings(records: pd.DataFrame) -> list[str]:
@@ -121,41 +149,6 @@ def format_table(summary: pd.DataFrame) -> str:
     return shown[columns].to_string(index=False)
 
 
-def plot_accuracy(summary: pd.DataFrame, path: Path) -> None:
-    """Accuracy (mean +- std over seeds) against target sparsity, a line per pruner; dense as a
-    horizontal reference line. Written atomically (temporary file, then rename)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = list(summary[summary["pruner"] != "dense"].groupby(["dataset", "backbone", "init"]))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 4))
-    for ax, ((dataset, backbone, init), rows) in zip(fig.axes, panels, strict=False):
-        for pruner, line in rows.groupby("pruner"):
-            line = line.sort_values("target_sparsity")
-            ax.errorbar(
-                100 * line["target_sparsity"], line["acc_mean"], yerr=line["acc_std"],
-                marker="o", capsize=3, label=pruner,
-            )  # fmt: skip
-        dense = summary[
-            (summary["pruner"] == "dense")
-            & (summary["dataset"] == dataset)
-            & (summary["backbone"] == backbone)
-        ]
-        if not dense.empty:
-            ax.axhline(dense["acc_mean"].iloc[0], color="grey", linestyle="--", label="dense")
-        ax.set(title=f"{dataset} / {backbone} / init {init}", xlabel="sparsity (%)")
-        ax.set_ylabel("final test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-
-
 PROG = "fggp-repro-table"
 
 
@@ -175,15 +168,102 @@ def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
             break
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        fail(message)
+
+
+def report(
+    records: pd.DataFrame,
+    formats: list[str],
+    expected_seeds: int | None,
+    published: pd.DataFrame | None,
+) -> dict[str, object]:
+    """Every table in every format, and the statistics, for the records given."""
+    summary = label_configurations(summarize(records))
+    table = cells(summary)
+    ranked = ranks(table)
+    ranking = ranking_table(ranked)
+    expected = expected_seeds or int(table["n"].max())
+    order = list(ranking["pruner"])
+    texts: dict[str, str] = {}
+    for fmt in formats:
+        texts[f"paper_table{FORMATS[fmt]}"] = paper_table(
+            marked(table, ranked), order, expected, fmt
+        )
+        texts[f"rankings{FORMATS[fmt]}"] = ranking_text(ranking, fmt)
+        texts[f"costs{FORMATS[fmt]}"] = cost_text(summary, fmt)
+        if published is not None:
+            texts[f"published{FORMATS[fmt]}"] = comparison(summary, published, fmt)
+    stats = friedman_nemenyi(ranked)
+    return {"summary": summary, "texts": texts, "stats": stats}  # fmt: skip
+
+
+def significance_line(stats: dict | None) -> str:
+    if stats is None:
+        return "significance: needs at least 3 pruners compared over at least 2 settings"
+    groups = cliques(stats["mean_ranks"], stats["critical_difference"])
+    joined = "; ".join(", ".join(g) for g in groups) or "none"
+    return (
+        f"Friedman over {stats['settings']} settings and {len(stats['pruners'])} pruners: "
+        f"chi2 = {stats['statistic']:.2f}, p = {stats['p_value']:.3g}; Nemenyi critical "
+        f"difference {stats['critical_difference']:.2f} at alpha {stats['alpha']} "
+        f"(not significantly different: {joined})"
+    )
+
+
+def write_report(result: dict, out: Path, plots: bool = True) -> list[Path]:
+    """The tables, statistics and plots of a report into `out`, each written atomically."""
+    from fggp_repro.plots import plot_accuracy, plot_critical_difference
+    from fggp_repro.records import write_atomic, write_json_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in result["texts"].items():
+        write_atomic(out / name, [text.encode()])
+        written.append(out / name)
+    stats = result["stats"]
+    write_json_atomic(out / "significance.json", stats)
+    written.append(out / "significance.json")
+    if plots:
+        plot_accuracy(result["summary"], out / "accuracy.png")
+        written.append(out / "accuracy.png")
+        if stats is not None:
+            groups = cliques(stats["mean_ranks"], stats["critical_difference"])
+            plot_critical_difference(stats, groups, out / "ranks.png")
+            written.append(out / "ranks.png")
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("root", type=Path, help="directory searched for result.json files")
+    parser.add_argument(
+        "--format",
+        nargs="+",
+        choices=sorted(FORMATS),
+        default=["markdown"],
+        help="table formats (default: markdown)",
+    )
+    parser.add_argument("--out", type=Path, help="write tables, statistics and plots here")
+    parser.add_argument("--reference", type=Path, help="CSV of published cells to compare with")
+    parser.add_argument("--expected-seeds", type=int, help="mark cells with fewer seeds (n=k)")
     parser.add_argument("--plot", type=Path, help="also draw accuracy vs sparsity to this file")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # fmt: skip
     if not args.root.is_dir():
         fail(f"no such directory: {args.root}")
     if args.plot is not None:
         check_output_file(args.plot, PLOT_FORMATS)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        fail(f"--out {args.out} is a file, not a directory")
+    published = None
+    if args.reference is not None:
+        if not args.reference.is_file():
+            fail(f"no such reference file: {args.reference}")
+        try:
+            published = read_reference(args.reference)
+        except ValueError as error:
+            fail(str(error))
     records = load_records(args.root, warn=lambda line: print(line, file=sys.stderr))
     if records.empty:
         fail(f"no result records under {args.root}", code=1)
@@ -192,13 +272,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"not completed ({row['status']}): {row['path']}", file=sys.stderr)
     if len(failed) == len(records):
         fail(f"none of the {len(records)} run(s) under {args.root} completed", code=1)
-    summary = summarize(records)
     for line in config_warnings(records):
         print(line, file=sys.stderr)
-    print(format_table(summary))
+    result = report(records, args.format, args.expected_seeds, published)
+    if args.out is not None:
+        for path in write_report(result, args.out):
+            print(f"written: {path}")
+    else:
+        for text in result["texts"].values():
+            print(text)
+    print(significance_line(result["stats"]))
     if args.plot is not None:
+        from fggp_repro.plots import plot_accuracy
+
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_accuracy(summary, args.plot)
+        plot_accuracy(result["summary"], args.plot)
         print(f"plot: {args.plot}")
 
 

@@ -110,6 +110,7 @@ class PrunerTraits:
     uses_target: bool = True
     uses_initial_state: bool = True
     uses_schedule: bool = True
+    reads_dense_gradient: bool = False  # regrows by the dense gradient (training FLOPs)
 
 
 # Each pruner schema carries its traits as a ClassVar (not a config key).
@@ -158,6 +159,7 @@ class TwoStageConfig(GradualPrunerSchema):
 @dataclass
 class GraNetConfig(GradualPrunerSchema):
     name: str = "granet"
+    traits: ClassVar[PrunerTraits] = PrunerTraits(reads_dense_gradient=True)
     initial_rate: float = 0.5
     final_rate: float = 0.005
     end_fraction: float = 0.5
@@ -169,6 +171,19 @@ class RegrowthConfig(OwnStartSchema):
 
     drop_fraction: float = 0.3
     end_fraction: float = 0.75
+
+
+@dataclass
+class RigLConfig(RegrowthConfig):
+    traits: ClassVar[PrunerTraits] = PrunerTraits(
+        uses_initial_state=False, reads_dense_gradient=True
+    )
+    name: str = "rigl"
+
+
+@dataclass
+class SETConfig(RegrowthConfig):
+    name: str = "set"
 
 
 @dataclass
@@ -292,7 +307,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "gmp": GMPConfig,
         "two_stage": TwoStageConfig,
         "granet": GraNetConfig,
-        "regrowth": RegrowthConfig,
+        "rigl": RigLConfig,
+        "set": SETConfig,
         "snip": SNIPConfig,
         "grasp": GraSPConfig,
         "synflow": SynFlowConfig,

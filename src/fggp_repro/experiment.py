@@ -28,6 +28,7 @@ from fggp_repro.config import (
 from fggp_repro.data import load_data
 from fggp_repro.devices import choose_device
 from fggp_repro.errors import ConfigError, UserError
+from fggp_repro.flops import layer_forward_flops, network_flops, training_flops
 from fggp_repro.identity import run_id, setting_id
 from fggp_repro.masks import MaskSet, conv_linear_parameter_count
 from fggp_repro.models import build_backbone
@@ -168,6 +169,7 @@ def _train(
         _write_failed_record(result_path, record)
         raise RunFailed(f"training failed ({record['reason']}); record: {result_path}") from error
 
+    record.update(flops_record(model, masks, state, cfg))
     record.update(
         status="completed",
         final_test_acc=outcome.final_test_acc,
@@ -258,6 +260,36 @@ def achieved_sparsities(masks: MaskSet, conv_linear: int) -> dict[str, float]:
     return {
         "achieved_sparsity": 1.0 - masks.active_count / masks.numel,
         "achieved_sparsity_conv_linear": 1.0 - active_conv_linear / conv_linear,
+    }
+
+
+def flops_record(
+    model: torch.nn.Module, masks: MaskSet, state: TrainState, cfg: Any
+) -> dict[str, float]:
+    """Inference FLOPs of the final network and training FLOPs of the run, absolute (per image
+    for inference) and as a fraction of dense training (see fggp_repro.flops)."""
+    dense = layer_forward_flops(model)
+    layer_of = {name: name.removesuffix(".weight") for name in masks.names}
+
+    def densities(counts: list[int]) -> dict[str, float]:
+        return {
+            layer_of[name]: active / size
+            for name, active, size in zip(masks.names, counts, masks.sizes, strict=True)
+        }
+
+    events = [(t, densities(counts)) for t, counts in state.mask_events]
+    images = state.images_seen
+    full = sum(dense.values())
+    final = network_flops(dense, densities(masks.layer_active_counts()))
+    training = training_flops(
+        dense, events, state.iteration, images, pruner_traits(cfg.pruner).reads_dense_gradient,
+        [t - 1 for t, _ in events[1:]],
+    )  # fmt: skip
+    return {
+        "inference_flops": final,
+        "inference_flops_fraction": final / full,
+        "training_flops": training,
+        "training_flops_fraction": training / (3 * full * images),
     }
 
 

@@ -60,9 +60,11 @@ def plan_jobs(
     job_overrides: Sequence[list[str]],
     compose: Callable[[list[str]], DictConfig],
     describe_error: Callable[[Exception], str],
+    check_environment: bool = True,
 ) -> tuple[list[Job], list[str]]:
     """Compose and check every job; return the distinct jobs (two overrides that name the same
-    run are one job) and the distinct problems, one line each."""
+    run are one job) and the distinct problems, one line each. A dry run (check_environment
+    false) does not look for the data or the GPU."""
     jobs: dict[Path, Job] = {}
     problems: dict[str, None] = {}
     environment_checked: set[str] = set()
@@ -70,7 +72,8 @@ def plan_jobs(
         try:
             cfg = compose(list(overrides))
             validate(cfg)
-            for check in (check_output_root, check_data, check_device):
+            checks = (check_output_root, check_data, check_device) if check_environment else ()
+            for check in checks:
                 key = f"{check.__name__}:{_container_key(cfg)}"
                 if key not in environment_checked:
                     check(cfg)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fggp_repro.plan import Job, expand, plan_jobs, summarize
@@ -36,7 +38,9 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
         job_overrides = expand(arguments, OmegaConf.to_container(master.hydra.sweeper.grid), split)
     except (HydraException, OmegaConfBaseException) as error:
         return _refuse([describe_error(error)])
-    jobs, problems = plan_jobs(job_overrides, job_composer(), describe_error)
+    jobs, problems = plan_jobs(
+        job_overrides, job_composer(), describe_error, check_environment=not sweeper.dry_run
+    )
     if problems:
         return _refuse(problems)
     todo = [job for job in jobs if job.needs_run]
@@ -52,7 +56,26 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
     return 0 if ok else 1
 
 
-def print_plan(jobs: list[Job], epoch_seconds: dict[str, float]) -> None:
+class WriteTables(Callback):
+    """At the end of a multirun: the paper table, rankings, statistics and plots of every record
+    under the sweep's root, into <root>/tables/."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from fggp_repro.collect import load_records, report, significance_line, write_report
+
+        root = Path(config.hydra.sweep.dir)
+        records = load_records(root, warn=log.warning) if root.is_dir() else None
+        if records is None or records.empty or not (records["status"] == "completed").any():
+            return
+        result = report(records, ["markdown", "latex", "csv"], None, None)
+        write_report(result, root / "tables")
+        log.info("tables of %s written to %s", root, root / "tables")
+        print(result["texts"]["paper_table.md"])
+        print(result["texts"]["rankings.md"])
+        print(significance_line(result["stats"]))
+
+
+def print_plan(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> None:
     """Every job with its status and directory, the counts, and the time the missing ones need."""
     for job in jobs:
         state = "completed" if not job.needs_run else job.status
@@ -73,7 +96,7 @@ def print_plan(jobs: list[Job], epoch_seconds: dict[str, float]) -> None:
         )
 
 
-def estimated_hours(jobs: list[Job], epoch_seconds: dict[str, float]) -> float | None:
+def estimated_hours(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> float | None:
     """Sum of epochs x seconds per epoch of each job's backbone; None if one is unknown."""
     total = 0.0
     for job in jobs:

@@ -107,6 +107,9 @@ class TrainState:
         self.images_seen = 0
         self.history: list[dict[str, Any]] = []
         self.epoch_progress: EpochProgress | None = None
+        #: (first iteration, active weights per prunable layer) at the start and after each
+        #: iteration at which the pruner may act: the network's history, for training FLOPs
+        self.mask_events: list[tuple[int, list[int]]] = []
         self.memory_format = torch.contiguous_format
         self.forward_loss = self._forward_loss
         self.update = self._update
@@ -145,6 +148,7 @@ class TrainState:
         methods), applied to the weights. A resumed run skips this."""
         self.pruner.at_init(self.model, train_batches(data, batch_size, self.init_generator))
         self.masks.apply_(self.optimizer)
+        self.mask_events = [(0, self.masks.layer_active_counts())]
 
     def state_dict(self) -> dict[str, Any]:
         progress = self.epoch_progress
@@ -164,6 +168,7 @@ class TrainState:
             "train_seconds": self.train_seconds,
             "images_seen": self.images_seen,
             "history": self.history,
+            "mask_events": self.mask_events,
             "epoch_progress": None if progress is None else vars(progress),
         }
 
@@ -186,6 +191,7 @@ class TrainState:
         self.epoch, self.iteration = state["epoch"], state["iteration"]
         self.train_seconds, self.images_seen = state["train_seconds"], state["images_seen"]
         self.history = list(state["history"])
+        self.mask_events = [(t, list(counts)) for t, counts in state["mask_events"]]
         progress = state["epoch_progress"]
         self.epoch_progress = None if progress is None else EpochProgress(**progress)
 
@@ -201,6 +207,8 @@ def train_step(state: TrainState, images: Tensor, labels: Tensor, bf16: bool) ->
     state.update()
     state.pruner.after_step(t)
     state.iteration += 1
+    if state.pruner.acts_at(t):  # a device sync, at pruning events only
+        state.mask_events.append((t + 1, state.masks.layer_active_counts()))
     return torch.stack([loss.detach().float() * labels.shape[0], correct.float()])
 
 

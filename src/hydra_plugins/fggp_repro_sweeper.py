@@ -26,8 +26,16 @@ class PlannedSweeperConf:
     _target_: str = "hydra_plugins.fggp_repro_sweeper.PlannedSweeper"
     grid: list[Any] = field(default_factory=list)
     dry_run: bool = False
-    epoch_seconds: dict[str, float] = field(default_factory=dict)
+    #: seconds one epoch of each backbone takes on your device, for the dry run's estimate
+    epoch_seconds: dict[str, float | None] = field(
+        default_factory=lambda: dict.fromkeys(
+            ["vgg19", "resnet50", "vgg19_granet", "vgg_tiny", "resnet_tiny"]
+        )
+    )
 
+
+#: exit codes of sweeps that had failed jobs, read by the CLI once Hydra (and its callbacks) end
+FAILED_SWEEPS: list[int] = []
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="planned", node=PlannedSweeperConf, provider="fggp-repro"
@@ -39,7 +47,7 @@ class PlannedSweeper(Sweeper):
         self,
         grid: list[Any] | None = None,
         dry_run: bool = False,
-        epoch_seconds: dict[str, float] | None = None,
+        epoch_seconds: dict[str, float | None] | None = None,
     ) -> None:
         self.grid = list(grid or [])
         self.dry_run = dry_run
@@ -63,6 +71,8 @@ class PlannedSweeper(Sweeper):
 
         assert self.hydra_context is not None and self.config is not None
         exit_code = run_planned_sweep(self, arguments)
-        if exit_code:
+        if exit_code == 2:  # refused: nothing ran, nothing to tabulate
             sys.exit(exit_code)
+        self.exit_code = exit_code
+        FAILED_SWEEPS.append(exit_code) if exit_code else None
         return []
