@@ -139,7 +139,9 @@ class AtInitSchema(GradualPrunerSchema):
 
 @dataclass
 class DenseConfig(GradualPrunerSchema):
-    traits: ClassVar[PrunerTraits] = PrunerTraits(False, False, False)
+    traits: ClassVar[PrunerTraits] = PrunerTraits(
+        uses_target=False, uses_initial_state=False, uses_schedule=False
+    )
     name: str = "dense"
 
 
