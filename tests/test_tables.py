@@ -165,3 +165,11 @@ def test_records_without_an_id_are_shown_apart_with_a_warning(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "2 configurations" in err and "no-id" in err
     assert "| A [no-id] | 10.00 (n=1) |" in out  # never averaged into A's 91.00
+
+
+def test_a_pruner_keeps_its_colour_whichever_others_are_drawn():
+    from fggp_repro.plots import colours
+
+    alone, together = colours(["gmp"]), colours(["fggp", "gmp", "rigl", "my_new_pruner"])
+    assert alone["gmp"] == together["gmp"]
+    assert len(set(map(str, together.values()))) == 4

@@ -18,15 +18,16 @@ def _pyplot():
 
 
 #: every pruner keeps its colour in every panel and figure, whichever others are drawn
-PALETTE = ["dense", "fggp", "gmp", "granet", "rigl", "set", "snip", "grasp", "synflow",
-           "fggp_annealed", "mfgn", "mfgn_annealed"]  # fmt: skip
+PALETTE = ["fggp", "gmp", "mfgn_annealed", "granet", "rigl", "set", "snip", "grasp", "synflow",
+           "fggp_annealed", "mfgn", "dense"]  # fmt: skip
+EXTRA = ["black", "darkgoldenrod", "teal", "navy"]
 
 
-def colours(pruners: list[str]) -> dict[str, tuple]:
-    cmap = _pyplot().get_cmap("tab20")
-    known = [p for p in PALETTE] + sorted(set(pruners) - set(PALETTE))
-    shade = [2 * i for i in range(10)] + [2 * i + 1 for i in range(10)]  # strong shades first
-    return {p: cmap(shade[known.index(p) % 20]) for p in pruners}
+def colours(pruners: list[str]) -> dict[str, object]:
+    """tab10's ten strong colours, then a few more, assigned by a fixed order of pruners."""
+    strong = [_pyplot().get_cmap("tab10")(i) for i in range(10)] + EXTRA
+    known = PALETTE + sorted(set(pruners) - set(PALETTE))
+    return {p: strong[known.index(p) % len(strong)] for p in pruners}
 
 
 def _save(fig, path: Path) -> None:
