@@ -19,8 +19,8 @@ from conftest import CLI, REPO, compose
 from fggp_repro import checkpoint, records, trainer
 from fggp_repro.experiment import RunFailed, failure_reason, run_experiment
 
-# 3 epochs of 10 steps, pruning every 2 steps, test after every epoch, deterministic on CPU
-ARGS = ["experiment=demo", "train.epochs=3", "data.train_size=640", "data.test_size=128",
+# 3 epochs of 15 steps, pruning every 2 steps, test after every epoch, deterministic on CPU
+ARGS = ["experiment=demo", "train.epochs=3", "data.train_size=960", "data.test_size=128",
         "schedule.interval=2", "train.progress=false", "train.deterministic=true",
         "train.eval_every=1", "pruner=fggp", "sparsity=0.9", "seed=5"]  # fmt: skip
 
@@ -115,7 +115,9 @@ def interrupted_then_resumed(root: Path, kind: str) -> dict:
     """Kill or stop a run in one of several ways, then rerun the same command."""
     marker = root / "handler-called"
     if kind.startswith("kill-"):
-        point, after = {"kill-step": ("step", 14), "kill-prune": ("prune", 5),
+        # all in epoch 2, after the first checkpoint: mid-epoch, right after the pruning event
+        # of step 18, and half-way through writing the checkpoint of epoch 2
+        point, after = {"kill-step": ("step", 22), "kill-prune": ("prune", 9),
                         "kill-checkpoint": ("checkpoint", 2)}[kind]  # fmt: skip
         first = finish([sys.executable, "-c", DRIVER, point, str(after), str(marker), *ARGS,
                         f"output_root={root}"])  # fmt: skip
@@ -166,7 +168,7 @@ def test_killed_run_resumes_bit_identically(chains, kind):
 def test_kill_during_a_checkpoint_write_falls_back_to_the_previous_one(chains):
     result, _ = chains[1]["kill-checkpoint"]
     assert any(name.endswith(".tmp") for name in result["left"])  # the half-written file
-    assert "resuming from" in result["second"].stdout and "iter000000010" in result["second"].stdout
+    assert "resuming from" in result["second"].stdout and "iter000000015" in result["second"].stdout
 
 
 @pytest.mark.parametrize("kind", ["SIGTERM", "SIGINT", "SIGUSR2"])

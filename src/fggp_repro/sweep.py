@@ -64,8 +64,10 @@ class WriteTables(Callback):
         from fggp_repro.collect import load_records, report, significance_line, write_report
 
         root = Path(config.hydra.sweep.dir)
-        records = load_records(root, warn=log.warning) if root.is_dir() else None
-        if records is None or records.empty or not (records["status"] == "completed").any():
+        if config.hydra.sweeper.get("dry_run", False) or not root.is_dir():
+            return  # a dry run writes nothing
+        records = load_records(root, warn=log.warning)
+        if records.empty or not (records["status"] == "completed").any():
             return
         result = report(records, ["markdown", "latex", "csv"], None, None)
         write_report(result, root / "tables")
