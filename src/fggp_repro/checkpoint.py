@@ -12,9 +12,7 @@ from typing import Any
 
 import torch
 
-from fggp_repro.records import CHECKPOINT_DIRECTORY, remove_stale_temporaries, write_atomic
-
-DIRECTORY = CHECKPOINT_DIRECTORY
+from fggp_repro.records import remove_stale_temporaries, write_atomic
 
 MAGIC = b"fggp-repro checkpoint v1 sha256="
 NAME = re.compile(r"iter(\d{9})\.ckpt")
@@ -24,11 +22,16 @@ class CorruptCheckpoint(Exception):
     """A checkpoint whose header or checksum does not hold."""
 
 
+def to_bytes(payload: Any) -> memoryview:
+    """`torch.save` into memory (for a checksum, and for an atomic write)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getbuffer()
+
+
 def save_checkpoint(directory: Path, state: dict[str, Any], iteration: int, keep: int) -> Path:
     """Write `state` as iter<iteration>.ckpt, then delete all but the newest `keep`."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getbuffer()
+    payload = to_bytes(state)
     header = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
     path = directory / f"iter{iteration:09d}.ckpt"
     write_atomic(path, [header, payload])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fggp_repro.errors import ResultsError
 from fggp_repro.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
-from fggp_repro.records import RESULT_FILE, read_record
+from fggp_repro.records import RESULT_FILE, nearest_existing, read_record
 from fggp_repro.tables import (
     FORMATS,
     comparison,
@@ -131,24 +131,6 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def format_cell(mean: float, std: float, n: int) -> str:
-    """mean +- std over seeds; a single seed has no spread, so it says n=1."""
-    return f"{mean:.2f} (n=1)" if n == 1 or pd.isna(std) else f"{mean:.2f} +- {std:.2f}"
-
-
-def format_table(summary: pd.DataFrame) -> str:
-    shown = summary.copy()
-    shown["accuracy (%)"] = [
-        format_cell(m, s, n)
-        for m, s, n in zip(shown["acc_mean"], shown["acc_std"], shown["seeds"], strict=True)
-    ]
-    shown["achieved_sparsity"] = shown["achieved_sparsity"].map("{:.4f}".format)
-    columns = [*SETTING, "accuracy (%)", "seeds", "achieved_sparsity"]
-    if shown.duplicated(SETTING).any():
-        columns.append("setting_id")
-    return shown[columns].to_string(index=False)
-
-
 PROG = "fggp-repro-table"
 
 
@@ -161,11 +143,9 @@ def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
     """An output file must have a known suffix and a directory (or none yet) to go in."""
     if path.suffix.lower() not in suffixes:
         fail(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(suffixes)})")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                fail(f"{path}: {parent} is a file, not a directory")
-            break
+    where = nearest_existing(path.absolute().parent)
+    if not where.is_dir():
+        fail(f"{path}: {where} is a file, not a directory")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -212,7 +192,7 @@ def significance_line(stats: dict | None) -> str:
     )
 
 
-def write_report(result: dict, out: Path, plots: bool = True) -> list[Path]:
+def write_report(result: dict, out: Path) -> list[Path]:
     """The tables, statistics and plots of a report into `out`, each written atomically."""
     from fggp_repro.plots import plot_accuracy, plot_critical_difference
     from fggp_repro.records import write_atomic, write_json_atomic
@@ -225,13 +205,12 @@ def write_report(result: dict, out: Path, plots: bool = True) -> list[Path]:
     stats = result["stats"]
     write_json_atomic(out / "significance.json", stats)
     written.append(out / "significance.json")
-    if plots:
-        plot_accuracy(result["summary"], out / "accuracy.png")
-        written.append(out / "accuracy.png")
-        if stats is not None:
-            groups = cliques(stats["mean_ranks"], stats["critical_difference"])
-            plot_critical_difference(stats, groups, out / "ranks.png")
-            written.append(out / "ranks.png")
+    plot_accuracy(result["summary"], out / "accuracy.png")
+    written.append(out / "accuracy.png")
+    if stats is not None:
+        groups = cliques(stats["mean_ranks"], stats["critical_difference"])
+        plot_critical_difference(stats, groups, out / "ranks.png")
+        written.append(out / "ranks.png")
     return written
 
 
@@ -254,8 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"no such directory: {args.root}")
     if args.plot is not None:
         check_output_file(args.plot, PLOT_FORMATS)
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        fail(f"--out {args.out} is a file, not a directory")
+    if args.out is not None and not nearest_existing(args.out.absolute()).is_dir():
+        fail(f"--out {args.out}: {nearest_existing(args.out.absolute())} is a file")
     published = None
     if args.reference is not None:
         if not args.reference.is_file():

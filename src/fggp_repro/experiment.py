@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from fggp_repro.checkpoint import DIRECTORY, load_latest, save_checkpoint
+from fggp_repro.checkpoint import load_latest, save_checkpoint, to_bytes
 from fggp_repro.config import (
     INITIAL_DENSITY,
     CompileMode,
@@ -34,6 +34,7 @@ from fggp_repro.masks import MaskSet, conv_linear_parameter_count
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
 from fggp_repro.records import (
+    CHECKPOINT_DIRECTORY,
     RESULT_FILE,
     environment,
     existing_record,
@@ -93,7 +94,7 @@ def _train(
     stop: StopRequest | None,
     completed_before: bool,
 ) -> dict[str, Any]:
-    this_run, result_path = run_id(cfg), output_dir / RESULT_FILE
+    result_path = output_dir / RESULT_FILE
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"train.device={cfg.train.device} but CUDA is not available here")
     torch.manual_seed(cfg.seed)
@@ -128,7 +129,7 @@ def _train(
     record = _base_record(cfg, data.synthetic, model, masks, device)
     record.update(compile=compile_mode.value, channels_last=channels_last)
     output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_dir = output_dir / DIRECTORY
+    checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
     if not resume(state, checkpoint_dir):
         state.begin(data, cfg.train.batch_size)
@@ -138,7 +139,7 @@ def _train(
     log.info(
         "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
         cfg.backbone.name, cfg.pruner.name, record["target_sparsity"], record["init"],
-        record["dataset"], total_iterations(cfg), this_run,
+        record["dataset"], total_iterations(cfg), record["run_id"],
     )  # fmt: skip
 
     def checkpoint(state: TrainState) -> None:
@@ -181,7 +182,12 @@ def _train(
         images_per_second=outcome.images_per_second,
     )
     if cfg.checkpoint.save_model:
-        write_atomic(output_dir / MODEL_FILE, [_model_bytes(model, masks)])
+        final = {
+            "model": model.state_dict(),
+            "mask_names": masks.names,
+            "masks": masks.state_dict(),
+        }
+        write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
     running_metrics.replace(output_dir / METRICS_FILE)
     write_json_atomic(result_path, record)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -295,17 +301,6 @@ def flops_record(
 
 def _jsonl(rows: Iterable[dict[str, Any]]) -> Iterable[bytes]:
     return (json.dumps(row).encode() + b"\n" for row in rows)
-
-
-def _model_bytes(model: torch.nn.Module, masks: MaskSet) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(
-        {"model": model.state_dict(), "mask_names": masks.names, "masks": masks.state_dict()},
-        buffer,
-    )
-    return buffer.getvalue()
 
 
 def _base_record(

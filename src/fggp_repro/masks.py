@@ -128,10 +128,6 @@ class MaskSet:
         """Active parameters of the density base: the base's non-prunable ones count as active."""
         return self._active + self.base_numel - self.numel
 
-    @property
-    def base_density(self) -> float:
-        return self.active_over_base / self.base_numel
-
     def target_active(self, density: float) -> int:
         """Prunable weights to keep active for `density` over the base (see `active_target`)."""
         return active_target(density, self.numel, self.base_numel)
@@ -144,8 +140,8 @@ class MaskSet:
         return flatten(tensors)
 
     def layer_active_counts(self) -> list[int]:
-        """Active weights per layer (a device sync per layer: for update steps, not every step)."""
-        return [int(m.sum()) for m in self.masks]
+        """Active weights per layer (one device sync: for pruning events, not every step)."""
+        return [int(n) for n in torch.stack([m.sum() for m in self.masks]).tolist()]
 
     def flat_weight_magnitudes(self) -> Tensor:
         return self.flat(w.detach().abs() for w in self.weights)

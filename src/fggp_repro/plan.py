@@ -22,7 +22,7 @@ from fggp_repro.config import validate
 from fggp_repro.errors import DataError, ResultsError, UserError
 from fggp_repro.identity import run_id, run_subdir
 from fggp_repro.records import CHECKPOINT_DIRECTORY as CHECKPOINTS
-from fggp_repro.records import RESULT_FILE, existing_record
+from fggp_repro.records import RESULT_FILE, existing_record, nearest_existing
 
 #: a job's state on disk
 COMPLETED, FAILED, INTERRUPTED, MISSING = "completed", "failed", "interrupted", "missing"
@@ -121,14 +121,11 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[str], bool]:
 
 def check_output_root(cfg: DictConfig) -> None:
     """output_root must be (or be creatable as) a writable directory."""
-    root = Path(cfg.output_root)
-    for path in [root, *root.parents]:
-        if path.exists():
-            if not path.is_dir():
-                raise UserError(f"output_root={cfg.output_root}: {path} is a file, not a directory")
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise UserError(f"output_root={cfg.output_root}: {path} is not writable")
-            return
+    path = nearest_existing(Path(cfg.output_root).absolute())
+    if not path.is_dir():
+        raise UserError(f"output_root={cfg.output_root}: {path} is a file, not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"output_root={cfg.output_root}: {path} is not writable")
 
 
 def check_data(cfg: DictConfig) -> None:

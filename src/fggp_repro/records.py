@@ -47,6 +47,12 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
         raise
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path` if it exists, else its closest existing parent: where a write to `path` would land
+    (a file there means it cannot)."""
+    return next(p for p in [path, *path.parents] if p.exists())
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
     write_atomic(path, [text.encode()])

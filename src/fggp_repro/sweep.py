@@ -11,7 +11,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from fggp_repro.plan import Job, expand, plan_jobs, summarize
@@ -26,16 +26,13 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
 
     from fggp_repro.cli import describe_error, job_composer
 
-    context, master = sweeper.hydra_context, sweeper.config
+    parser = OverridesParser.create(config_loader=sweeper.hydra_context.config_loader)
 
     def split(overrides: list[str]) -> list[list[str]]:
-        parsed = OverridesParser.create(config_loader=context.config_loader).parse_overrides(
-            overrides
-        )
-        return BasicSweeper.split_arguments(parsed, None)[0]
+        return BasicSweeper.split_arguments(parser.parse_overrides(overrides), None)[0]
 
     try:
-        job_overrides = expand(arguments, OmegaConf.to_container(master.hydra.sweeper.grid), split)
+        job_overrides = expand(arguments, sweeper.grid, split)
     except (HydraException, OmegaConfBaseException) as error:
         return _refuse([describe_error(error)])
     jobs, problems = plan_jobs(

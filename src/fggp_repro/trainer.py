@@ -15,7 +15,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,12 +78,12 @@ def make_optimizer(model: nn.Module, optim_cfg: Any) -> torch.optim.SGD:
 
 @dataclass
 class EpochProgress:
-    """An epoch stopped part-way: its data order, how many batches are done, running sums."""
+    """An epoch stopped part-way: its data order, how many batches are done, and the running
+    sums of loss and correct predictions (one device tensor of two)."""
 
     order: Tensor
     position: int = 0
-    loss_sum: Tensor | None = None
-    correct: Tensor | None = None
+    sums: Tensor | None = None
     seen: int = 0
     seconds: float = 0.0
 
@@ -261,7 +261,6 @@ def run(
     steps_per_epoch = iterations_per_epoch(
         data.train_x.shape[0], train_cfg.batch_size, train_cfg.drop_last
     )
-    test_acc = math.nan
     state.model.train()
     while state.epoch < train_cfg.epochs:
         epoch = state.epoch + 1
@@ -270,8 +269,8 @@ def run(
                 data.train_x.shape[0], device=device, generator=state.data_generator
             )
         )
-        if progress.loss_sum is None:
-            progress.loss_sum = torch.zeros(2, device=device)
+        if progress.sums is None:
+            progress.sums = torch.zeros(2, device=device)
         state.epoch_progress = progress
         _synchronize(device)
         started = time.perf_counter() - progress.seconds
@@ -283,11 +282,12 @@ def run(
             leave=False,
             dynamic_ncols=True,
         )
-        batches = _resumable_batches(
-            data, train_cfg, state.data_generator, progress, state.memory_format
-        )
+        batches = train_batches(
+            data, train_cfg.batch_size, state.data_generator, train_cfg.drop_last,
+            order=progress.order, start=progress.position, memory_format=state.memory_format,
+        )  # fmt: skip
         for images, labels in batches:
-            progress.loss_sum += train_step(state, images, labels, train_cfg.bf16)
+            progress.sums += train_step(state, images, labels, train_cfg.bf16)
             progress.seen += labels.shape[0]
             progress.position += 1
             bar.update()
@@ -306,7 +306,7 @@ def run(
         bar.close()
         lr = state.optimizer.param_groups[0]["lr"]
         state.lr_schedule.step()
-        loss_sum, correct = progress.loss_sum.tolist()
+        loss_sum, correct = progress.sums.tolist()
         train_loss = loss_sum / progress.seen
         if not math.isfinite(train_loss):
             raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch}")
@@ -322,8 +322,7 @@ def run(
         if epoch == train_cfg.epochs or (
             train_cfg.eval_every and epoch % train_cfg.eval_every == 0
         ):
-            test_acc = evaluate(state.model, data, train_cfg.eval_batch_size, train_cfg.bf16)
-            row["test_acc"] = test_acc
+            row["test_acc"] = evaluate(state.model, data, train_cfg.eval_batch_size, train_cfg.bf16)
         state.epoch, state.epoch_progress = epoch, None
         state.train_seconds += seconds
         state.images_seen += progress.seen
@@ -331,9 +330,8 @@ def run(
         for callback in on_epoch_end:
             callback(state, {**row, "epoch_seconds": seconds})
 
-    last = state.history[-1] if state.history else {}
     return TrainOutcome(
-        final_test_acc=last.get("test_acc", test_acc),
+        final_test_acc=state.history[-1]["test_acc"],
         epochs=train_cfg.epochs,
         iterations=state.iteration,
         train_seconds=state.train_seconds,
@@ -408,27 +406,14 @@ def epoch_line(row: dict[str, Any]) -> str:
     return line + (f"  test acc {row['test_acc']:5.2f}" if "test_acc" in row else "")
 
 
-def _resumable_batches(
-    data: ImageData,
-    train_cfg: Any,
-    generator: torch.Generator,
-    progress: EpochProgress,
-    memory_format: torch.memory_format,
-) -> Iterator[tuple[Tensor, Tensor]]:
-    return train_batches(
-        data, train_cfg.batch_size, generator, train_cfg.drop_last,
-        order=progress.order, start=progress.position, memory_format=memory_format,
-    )  # fmt: skip
-
-
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _progress_fields(progress: EpochProgress, masks: MaskSet) -> dict[str, str]:
-    assert progress.loss_sum is not None
-    loss_sum, correct = progress.loss_sum.tolist()
+    assert progress.sums is not None
+    loss_sum, correct = progress.sums.tolist()
     seen = max(progress.seen, 1)
     return {
         "loss": f"{loss_sum / seen:.3f}",
