@@ -15,10 +15,10 @@ WEIGHTS = [0.50, -0.10, 0.30, 0.90, 0.20, -0.80]
 GRADS = [0.20, -0.05, 0.01, 0.30, 0.02, 0.40]
 
 
-def pruner(model, order, policy, total=100):
+def pruner(model, order, policy, total=100, rate=0.5):
     masks = MaskSet([("a", model.a.weight), ("b", model.b.weight)])
     return TwoStage(
-        masks, order=order, rate_policy=policy, rate=0.5, final_rate=0.005,
+        masks, order=order, rate_policy=policy, rate=rate, final_rate=0.005,
         target_density=0.1, total_iterations=total, interval=10,
     )  # fmt: skip
 
@@ -33,43 +33,94 @@ def test_cosine_rate_against_its_formula():
     assert cosine_decay(130, 100, 0.5, 0.005) == 0.005
 
 
-def test_magnitude_first_fixed(two_linear):
+# Ascending |w|: a1 .1, b0 .2, a2 .3, a0 .5, b1 .8, a3 .9
+# Ascending |g|: a2 .01, b0 .02, a1 .05, a0 .2, a3 .3, b1 .4
+# The rate policy counts the candidates (fixed: floor(r |A|), grown to k; annealed:
+# k + floor((|A| - k) r_t)); the order says which criterion picks them. Each case below is one
+# where the other count would prune a different set (worked out in the comments).
+
+
+def test_magnitude_first_fixed_counts_floor_r_times_active(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
-    p = pruner(two_linear, "magnitude_first", "fixed")
-    # k=2, a = floor((6-2) x 0.5) = 2: candidates = 4 smallest |w| = a1 .1, b0 .2, a2 .3, a0 .5;
-    # give back the 2 of largest |g| (a0 .2, a1 .05) -> prune b0 and a2
-    assert sorted(p.select(2, 0).tolist()) == [2, 4]
+    p = pruner(two_linear, "magnitude_first", "fixed", rate=0.25)
+    # k=1: floor(.25 x 6) = 1 candidate, the smallest |w| a1, which goes.
+    # (GraNet's count 1 + floor(5 x .25) = 2 would give a1, b0 and prune b0, |g| .02 < .05.)
+    assert p.select(1, 0).tolist() == [1]
+    # k=3 > 1 candidate: the set grows to the 3 smallest |w| a1, b0, a2, and all go
+    assert p.select(3, 0).tolist() == [1, 2, 4]
+    # rate .5, k=2: 3 candidates a1, b0, a2; the 2 smallest |g| are a2 .01, b0 .02
+    assert pruner(two_linear, "magnitude_first", "fixed").select(2, 0).tolist() == [2, 4]
     # gradient first on the same tensors prunes a1 and b0 (see test_selection)
-    assert sorted(pruner(two_linear, "gradient_first", "fixed").select(2, 0).tolist()) == [1, 4]
+    assert pruner(two_linear, "gradient_first", "fixed").select(2, 0).tolist() == [1, 4]
 
 
-def test_gradient_first_annealed_uses_the_rate_of_the_iteration(two_linear):
+def test_gradient_first_annealed_counts_k_plus_the_annealed_share(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
     p = pruner(two_linear, "gradient_first", "annealed")
-    # t=0: r=0.5 -> 3 candidates a2, b0, a1 -> smallest |w| is a1
+    # t=0: r=.5, k=1 -> 1 + floor(5 x .5) = 3 candidates a2, b0, a1 -> smallest |w| is a1
     assert p.select(1, 0).tolist() == [1]
-    # t=50: r=0.2525 -> floor(1.515) = 1 candidate, a2 -> a2 goes
-    assert p.select(1, 50).tolist() == [2]
-    # the fixed policy ignores the iteration
+    # t=50: r=.2525 -> 1 + floor(5 x .2525) = 2 candidates a2, b0 -> smaller |w| is b0 (.2)
+    # (the count floor(.2525 x 6) = 1 would keep a2 alone and prune it)
+    assert p.select(1, 50).tolist() == [4]
+    # t=100: r=.005 -> 1 + 0 = 1 candidate: plain smallest |g|, a2
+    assert p.select(1, 100).tolist() == [2]
+    # the fixed policy ignores the iteration: floor(.5 x 6) = 3 candidates -> a1
     assert pruner(two_linear, "gradient_first", "fixed").select(1, 50).tolist() == [1]
 
 
 def test_magnitude_first_annealed_gives_back_fewer_over_time(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
     p = pruner(two_linear, "magnitude_first", "annealed")
-    # t=0: a = floor(5 x 0.5) = 2 -> candidates a1, b0, a2; give back a1, b0 -> prune a2
+    # t=0: 1 + floor(5 x .5) = 3 candidates a1, b0, a2; give back a1, b0 -> prune a2
     assert p.select(1, 0).tolist() == [2]
-    # t=100: a = floor(5 x 0.005) = 0 -> plain magnitude: a1
+    # t=100: 1 + floor(5 x .005) = 1 -> plain magnitude: a1
     assert p.select(1, 100).tolist() == [1]
 
 
 def test_magnitude_first_edges_and_ties(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
     p = pruner(two_linear, "magnitude_first", "fixed")
-    assert sorted(p.select(6, 0).tolist()) == list(range(6))  # k = |A|: a = 0, all go
+    assert p.select(6, 0).tolist() == list(range(6))  # k = |A|: all go
     set_layer_values(two_linear, [0.2] * 6, [0.1] * 6)
-    # all tied: candidates (k + floor(4 x .5) = 4) are a0..a3, prune the two lowest indices
+    # all tied: candidates (floor(6 x .5) = 3) are a0..a2, prune the two lowest indices
     assert p.select(2, 0).tolist() == [0, 1]
+
+
+def authors_corner(w, g, active, remain, k, rate, order, policy):
+    """The authors' script, transcribed independently: count by policy, pick candidates by the
+    first criterion with a full sort, then the k smallest by the second among them."""
+    count = max(int(rate * remain), k) if policy == "fixed" else k + int((remain - k) * rate)
+    first, second = (g, w) if order == "gradient_first" else (w, g)
+    ranked = active[torch.argsort(first[active].abs(), stable=True)]
+    candidates = ranked[:count]
+    return sorted(candidates[torch.argsort(second[candidates].abs(), stable=True)[:k]].tolist())
+
+
+@pytest.mark.parametrize("order", ["gradient_first", "magnitude_first"])
+@pytest.mark.parametrize("policy", ["fixed", "annealed"])
+def test_every_corner_agrees_with_the_authors_count_on_random_cases(order, policy):
+    generator = torch.Generator().manual_seed(0)
+    for case in range(300):
+        size = int(torch.randint(8, 60, (1,), generator=generator))
+        layer = torch.nn.Linear(size, 1, bias=False)
+        masks = MaskSet([("w", layer.weight)], base_numel=size + case % 7)
+        masks.set_flat(torch.rand(size, generator=generator) < 0.8)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(1, size, generator=generator))
+        layer.weight.grad = torch.randn(1, size, generator=generator)
+        masks.apply_()
+        active = masks.flat_mask().nonzero().squeeze(1)
+        k = int(torch.randint(1, active.numel() + 1, (1,), generator=generator))
+        rate = float(torch.rand(1, generator=generator))
+        p = TwoStage(
+            masks, order=order, rate_policy=policy, rate=rate, final_rate=rate,
+            target_density=0.1, total_iterations=100, interval=10,
+        )  # fmt: skip
+        expected = authors_corner(
+            layer.weight.detach().view(-1), layer.weight.grad.view(-1), active,
+            masks.active_over_base, k, rate, order, policy,
+        )  # fmt: skip
+        assert p.select(k, 0).tolist() == expected, case
 
 
 def test_fggp_config_is_an_instance_of_the_mechanism(two_linear):

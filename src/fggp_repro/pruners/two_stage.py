@@ -1,15 +1,20 @@
-"""Two-stage selection: FGGP and the three other corners of its 2x2 ablation.
+"""Two-stage selection: FGGP and the three other corners of its 2x2 ablation, counted as the
+authors' `main_proposed_class_schedule_cifar.py` counts them.
 
-One mechanism, two settings. `order`: which criterion picks the candidates first.
-  gradient_first (FGGP, Zhu, Bezek & Goksel 2025): the floor(r_t x |A|) active weights with the
-      smallest |grad| of the current minibatch are candidates; the k of them with the smallest
-      |w| are pruned (the candidate set grows to k when k is larger).
-  magnitude_first (GraNet's rule without regeneration, Liu et al. 2021): the k + a_t active
-      weights with the smallest |w| are candidates, a_t = floor((|A| - k) x r_t); the a_t of them
-      with the largest |grad| are given back, i.e. the k with the smallest |grad| are pruned.
-`rate_policy`: fixed r_t = rate, or annealed: cosine from `rate` to `final_rate` over the whole
-of training, stepped every iteration. Selection is global across layers; there is no regrowth.
-|A| counts the active parameters of the MaskSet's density base, as the authors' `remain` does.
+Two independent settings. The *rate policy* decides how many active weights are candidates:
+  fixed (FGGP, Zhu, Bezek & Goksel 2025): c = floor(r x |A|), grown to k when k is larger;
+  annealed (GraNet's count, Liu et al. 2021): c = k + floor((|A| - k) x r_t), r_t cosine-annealed
+      from `rate` to `final_rate` over the whole of training, stepped every iteration.
+The *order* decides which criterion picks the c candidates, and so which one picks the k pruned
+among them:
+  gradient_first: the c smallest |grad| of the current minibatch, then the k smallest |w|;
+  magnitude_first: the c smallest |w|, then the k smallest |grad| (the c - k of largest |grad|
+      are given back).
+So `fggp` is (gradient_first, fixed), the authors' "GraNet in our framework" is
+(magnitude_first, annealed) = `mfgn_annealed`, and the other two are their "modification 1"
+(`mfgn`) and "modification 2" (`fggp_annealed`). Selection is global across layers, exactly k
+weights go, and there is no regrowth. |A| counts the active parameters of the MaskSet's density
+base, as the authors' `remain` does.
 """
 
 from __future__ import annotations
@@ -23,6 +28,13 @@ from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.schedule import cosine_decay
 from fggp_repro.selection import two_stage_select
+
+
+def candidate_count(policy: RatePolicy, rate: float, active: int, k: int) -> int:
+    """How many active weights the first criterion keeps as candidates (before growing to k)."""
+    if policy is RatePolicy.fixed:
+        return math.floor(rate * active)
+    return k + math.floor((active - k) * rate)
 
 
 class TwoStage(GradualPruner):
@@ -48,14 +60,13 @@ class TwoStage(GradualPruner):
         return cosine_decay(iteration, self.total_iterations, self.rate, self.final_rate)
 
     def select(self, k: int, iteration: int) -> Tensor:
-        rate, active = self.rate_at(iteration), self.masks.active_over_base
+        n_candidates = candidate_count(
+            self.rate_policy, self.rate_at(iteration), self.masks.active_over_base, k
+        )
         grads = self.masks.flat_grad_magnitudes()
         weights = self.masks.flat_weight_magnitudes()
-        eligible = self.masks.flat_mask()
-        if self.order is Order.gradient_first:
-            return two_stage_select(grads, weights, eligible, math.floor(rate * active), k)
-        given_back = math.floor((active - k) * rate)
-        return two_stage_select(weights, grads, eligible, k + given_back, k)
+        first, second = (grads, weights) if self.order is Order.gradient_first else (weights, grads)
+        return two_stage_select(first, second, self.masks.flat_mask(), n_candidates, k)
 
 
 class FGGP(TwoStage):
