@@ -13,6 +13,8 @@ import torch
 from conftest import REPO, compose, run_cli
 
 from fggp_repro.collect import main as table_main
+from fggp_repro.config import validate
+from fggp_repro.errors import ConfigError
 from fggp_repro.identity import run_id, setting_id
 
 FAST = ["experiment=demo", "train.epochs=2", "data.train_size=256", "data.test_size=128"]
@@ -189,6 +191,7 @@ BAD_INPUT = {
     "device banana": ["train.device=banana"],
     "cuda without a gpu": ["train.device=cuda"],
     "pruning window too short": ["pruner=gmp", "schedule.interval=100000"],
+    "rigl that never updates": ["pruner=rigl", "schedule.interval=100000"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
     "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
     "sweep with a non-integer seed": ["--multirun", "seed=1,abc"],
@@ -216,12 +219,39 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
         ("plus-added unknown key", "did you mean train.epochs"),
         ("mistyped key", "did you mean train.epochs"),
         ("pruning window too short", "schedule.interval"),
+        ("rigl that never updates", "pruner=rigl would never update its mask"),
         ("negative lr", "optim.lr must be > 0"),
     ],
 )
 def test_refusals_say_what_to_change(case, expected):
     result = run_cli(*FAST, *BAD_INPUT[case], "output_root=/nonexistent/x")
     assert expected in result.stderr
+
+
+def test_set_that_never_updates_is_refused_like_gmp():
+    cfg = compose(*FAST[:-1], "pruner=set", "schedule.interval=3", "pruner.end_fraction=0.01")
+    with pytest.raises(ConfigError, match="pruner=set would never update its mask"):
+        validate(cfg)
+    validate(compose(*FAST[:-1], "pruner=set", "schedule.interval=3"))  # 8 steps: updates at 3, 6
+
+
+def test_granet_protocol_run_records_its_headline_figure_apart(tmp_path):
+    result = run_cli(
+        "experiment=granet_protocol", "backbone=vgg_tiny", "data=synthetic", "data.train_size=200",
+        "data.test_size=64", "train.epochs=4", "schedule.interval=1", "pruner=granet",
+        "sparsity=0.9", "train.progress=false", f"output_root={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [path] = record_files(tmp_path)
+    record = json.loads(path.read_text())
+    rows = [json.loads(line) for line in (path.parent / "metrics.jsonl").read_text().splitlines()]
+    assert record["protocol"] == "granet" and record["iterations"] == 4 * 2  # 180 images, batch 100
+    # the pruning window ends in epoch floor(.6875 x 4) = 2: the best of epochs 3 and 4
+    assert record["best_test_acc_after_pruning"] == max(r["test_acc"] for r in rows[2:])
+    assert record["selected_on_test"] == ["best_test_acc_after_pruning"]
+    assert record["final_test_acc"] == rows[-1]["test_acc"]
+    assert record["per_layer"][0]["density"] < 1  # the first conv is pruned too
+    assert record["density_base"] == "prunable"
 
 
 def test_output_root_under_a_file_and_an_offline_download_write_nothing(tmp_path):

@@ -14,7 +14,8 @@ from omegaconf.errors import ValidationError
 from torch import nn
 
 from fggp_repro.cli import group_options
-from fggp_repro.data import crop_flip, load_cifar10, make_synthetic, train_batches
+from fggp_repro.config import total_iterations
+from fggp_repro.data import crop_flip, load_cifar10, load_data, make_synthetic, train_batches
 from fggp_repro.errors import DataError
 from fggp_repro.masks import prunable_weights
 from fggp_repro.models import build_backbone
@@ -163,6 +164,26 @@ def test_crop_flip_matches_torchvision_per_image():
         assert torch.equal(batch[i], expected)
 
 
+def test_reflect_padding_crops_match_torchvision_reflect_pad():
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    dy, dx = torch.tensor([0, 8, 3]), torch.tensor([8, 0, 5])
+    flip = torch.tensor([False, True, False])
+    batch = crop_flip(images, dy, dx, flip, padding=4, padding_mode="reflect")
+    for i in range(3):
+        padded = TF.pad(images[i], [4], padding_mode="reflect")
+        expected = TF.crop(padded, int(dy[i]), int(dx[i]), 32, 32)
+        assert torch.equal(batch[i], TF.hflip(expected) if flip[i] else expected)
+    assert batch[0, :, 0, 0].tolist() == images[0, :, 4, 4].tolist()  # corner of the reflection
+
+
+def test_granet_protocol_data_holds_out_the_last_tenth_and_normalises_its_way():
+    cfg = compose("protocol=granet", "data=synthetic", "data.train_size=50", "data.test_size=8")
+    data, full = load_data(cfg.data), make_synthetic(50, 8, seed=0)
+    assert torch.equal(data.train_x, full.train_x[:45]) and torch.equal(data.test_x, full.test_x)
+    assert data.std == (0.2023, 0.1994, 0.2010) and data.padding_mode == "reflect"
+    assert total_iterations(cfg) == 160 * 1  # 45 images in batches of 100: one step an epoch
+
+
 def test_synthetic_data_is_seeded_and_cifar_shaped():
     first, again = make_synthetic(64, 32, seed=5), make_synthetic(64, 32, seed=5)
     assert first.train_x.shape == (64, 3, 32, 32) and first.train_x.dtype == torch.uint8
@@ -176,12 +197,42 @@ def test_missing_cifar10_offline_is_a_data_error(tmp_path):
         load_cifar10(tmp_path, download=False)
 
 
-@pytest.mark.parametrize("group", ["backbone", "pruner", "data", "experiment"])
+@pytest.mark.parametrize("group", ["backbone", "pruner", "data", "protocol", "experiment"])
 def test_every_group_option_composes(group):
     for option in group_options(group):
         cfg = compose(f"{group}={option}")
         if group != "experiment":
             assert cfg[group].name == option
+
+
+@pytest.mark.parametrize("backbone", group_options("backbone"))
+def test_granet_protocol_composes_for_every_backbone_with_granets_settings(backbone):
+    cfg = compose("experiment=granet_protocol", f"backbone={backbone}")
+    assert (cfg.backbone.name, cfg.protocol.name, cfg.output_root) == (
+        backbone, "granet", "results/granet_protocol")  # fmt: skip
+    assert (cfg.train.batch_size, cfg.schedule.interval, cfg.optim.label_smoothing) == (
+        100,
+        1000,
+        0,
+    )
+    assert cfg.schedule.end_fraction * cfg.train.epochs == 110  # final_prune_epoch
+    assert (cfg.data.holdout, cfg.data.padding, list(cfg.data.std)) == (
+        0.1, "reflect", [0.2023, 0.1994, 0.2010])  # fmt: skip
+    assert not cfg.masking.keep_first_conv_dense and cfg.masking.density_base == "prunable"
+    assert cfg.protocol.best_test_after_pruning and cfg.train.eval_every == 1
+    assert compose("experiment=granet_protocol").backbone.name == "vgg19_granet"
+
+
+def test_granet_protocol_sets_each_pruner_its_own_way():
+    granet = compose("experiment=granet_protocol", "pruner=granet").pruner
+    assert granet.end_fraction == 0.6875  # its window is the protocol's, not epochs 0-80
+    for name in ("rigl", "set"):  # GraNet's DST update
+        dst = compose("experiment=granet_protocol", f"pruner={name}").pruner
+        assert (dst.drop_fraction, dst.final_drop_fraction) == (0.5, 0.005)
+        assert (dst.drop_rounding, dst.end_fraction) == ("ceil", 1.0)
+    evci = compose("pruner=rigl").pruner
+    assert (evci.drop_fraction, evci.final_drop_fraction, evci.end_fraction) == (0.3, 0.0, 0.75)
+    assert compose("pruner=granet").pruner.end_fraction == 0.5
 
 
 def test_paper_protocol_is_the_default():
@@ -194,6 +245,8 @@ def test_paper_protocol_is_the_default():
     assert cfg.masking.keep_first_conv_dense
     assert cfg.masking.density_base == "conv_linear"  # the authors' bookkeeping
     assert compose("optim.label_smoothing=0").optim.label_smoothing == 0  # their previous commit
+    assert (cfg.data.padding, cfg.data.holdout, cfg.protocol.name) == ("zeros", 0.0, "fggp_authors")
+    assert compose("pruner=fggp_annealed").pruner.rate == 0.5  # GraNet's 0.5, not the script's 0.01
 
 
 def test_typed_configs_reject_bad_overrides():

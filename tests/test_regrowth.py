@@ -150,3 +150,67 @@ def test_set_is_rigl_with_random_growth():
     set_pruner.after_step(9)
     assert masks.active_count == int(masks.flat_mask().sum()) == 200
     assert not torch.equal(masks.flat_mask(), before)
+
+
+def test_granet_regeneration_moves_weights_to_large_gradients(two_linear):
+    """After its window GraNet only regenerates: the mask must change where a dropped weight's
+    place is taken by a larger-gradient one (without regeneration it would stay as it is)."""
+    set_layer_values(two_linear, WEIGHTS, [0.20, 0.01, 0.90, 0.30, 0.02, 0.40])
+    masks = masks_of(two_linear, [0, 1, 3, 4])  # a: a0 a1 a3 active, a2 not; b: b0 active
+    granet = GraNet(
+        masks, target_density=0.5, total_iterations=40, interval=4, end_fraction=0.25
+    )  # fmt: skip
+    granet.after_step(19)  # 20 completed, after the window: ceil(r x 3) = 1, ceil(r x 1) = 1
+    # layer a: drop a1 (|w| .1), grow the larger |g| of inactive a1 .01, a2 .9 -> a2
+    # layer b: drop b0 (|w| .2), grow the larger |g| of b0 .02, b1 .4 -> b1
+    assert active_set(masks) == [0, 2, 3, 5]
+
+
+def test_rigl_grows_where_the_dense_gradient_is_largest():
+    layer = torch.nn.Linear(40, 1, bias=False)
+    masks = MaskSet([("w", layer.weight)])
+    with torch.no_grad():
+        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
+    masks.set_flat(torch.arange(40) < 20)  # w0..w19 active
+    layer.weight.grad = torch.zeros(1, 40)
+    layer.weight.grad[0, 30:35] = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    rigl = RigL(masks, target_density=0.5, total_iterations=100, interval=1, drop_fraction=0.25)
+    rigl.after_step(0)  # f = .25 x (1 + cos(pi / 75)) / 2 -> round(.2498 x 20) = 5 dropped
+    # the five smallest |w| (w0..w4) go; the five largest |g| among inactive (w30..w34) come
+    assert active_set(masks) == [*range(5, 20), *range(30, 35)]
+
+
+def test_set_grows_at_random_not_where_the_gradient_is_largest():
+    layer = torch.nn.Linear(40, 1, bias=False)
+    grown = set()
+    for seed in range(8):
+        masks = MaskSet([("w", layer.weight)])
+        with torch.no_grad():
+            layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
+        masks.set_flat(torch.arange(40) < 20)
+        layer.weight.grad = torch.zeros(1, 40)
+        layer.weight.grad[0, 30:35] = 1.0
+        SET(masks, target_density=0.5, total_iterations=100, interval=1, drop_fraction=0.25,
+            seed=seed).after_step(0)  # fmt: skip
+        after = set(active_set(masks))
+        assert len(after) == 20 and set(range(5, 20)) <= after
+        grown |= after - set(range(5, 20))
+    # 8 draws of 5 among 25 positions reach far beyond the 5 of largest gradient
+    assert len(grown - set(range(30, 35))) >= 10
+
+
+def test_granet_dst_rigl_counts_with_ceil_and_anneals_to_its_final_fraction():
+    layer = torch.nn.Linear(40, 1, bias=False)
+    masks = MaskSet([("w", layer.weight)])
+    with torch.no_grad():
+        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
+    masks.set_flat(torch.arange(40) < 20)
+    layer.weight.grad = torch.arange(40.0).view(1, 40)  # larger index, larger |g|
+    dst = RigL(
+        masks, target_density=0.5, total_iterations=100, interval=10, drop_fraction=0.5,
+        final_drop_fraction=0.005, drop_rounding="ceil", end_fraction=1.0,
+    )  # fmt: skip
+    assert dst.acts_at(89) and not dst.acts_at(99)  # the last update is at 90 of 100 steps
+    dst.after_step(89)  # t = 90: r = .005 + .495 (1 + cos(.9 pi)) / 2 = .0171 -> ceil(.34) = 1
+    # one dropped (w0, smallest |w|), one grown (w39, largest |g|); round() would drop none
+    assert active_set(masks) == [*range(1, 20), 39]

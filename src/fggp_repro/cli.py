@@ -27,7 +27,7 @@ from fggp_repro.config import register_configs
 from fggp_repro.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-CHECKED_GROUPS = ("backbone", "pruner", "data", "experiment")
+CHECKED_GROUPS = ("backbone", "pruner", "data", "protocol", "experiment")
 VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package"}
 VALUE_FLAGS |= {"-p", "--experimental-rerun"}
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--cfg", "-c"}

@@ -7,6 +7,7 @@ misspelt key or a value of the wrong type fails at start-up, before any training
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from typing import Any, ClassVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from fggp_repro.data import CIFAR10_MEAN, CIFAR10_STD, kept_after_holdout
 from fggp_repro.errors import ConfigError
-from fggp_repro.schedule import CubicSchedule
+from fggp_repro.schedule import CubicSchedule, update_steps
 
 
 class Init(str, Enum):
@@ -62,15 +64,38 @@ class ResNetConfig:
     bottleneck: bool = True
 
 
+class Padding(str, Enum):
+    """How the random crop pads: zeros (the FGGP authors) or by reflection (GraNet)."""
+
+    zeros = "zeros"
+    reflect = "reflect"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
-class Cifar10Config:
+class DataSchema:
+    """What every dataset shares: the normalisation, the padding of the random crop, and a
+    held-out tail of the training set (GraNet's `valid_split` keeps its last 10% out of
+    training)."""
+
+    name: str = MISSING
+    mean: list[float] = field(default_factory=lambda: list(CIFAR10_MEAN))
+    std: list[float] = field(default_factory=lambda: list(CIFAR10_STD))
+    padding: Padding = Padding.zeros
+    holdout: float = 0.0
+
+
+@dataclass
+class Cifar10Config(DataSchema):
     name: str = "cifar10"
     root: str = "data"
     download: bool = False
 
 
 @dataclass
-class SyntheticConfig:
+class SyntheticConfig(DataSchema):
     """CIFAR-shaped images whose class is encoded in a smooth per-class template plus noise."""
 
     name: str = "synthetic"
@@ -167,11 +192,25 @@ class GraNetConfig(GradualPrunerSchema):
     end_fraction: float = 0.5
 
 
+class Rounding(str, Enum):
+    """How a fraction of a layer's active weights becomes a count."""
+
+    round = "round"
+    ceil = "ceil"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class RegrowthConfig(OwnStartSchema):
-    """RigL and SET: constant sparsity from an ERK start at the target density."""
+    """RigL and SET: constant sparsity from an ERK start at the target density. The defaults are
+    Evci et al.'s; GraNet's "DST" variant is drop_fraction 0.5, final_drop_fraction 0.005,
+    drop_rounding ceil, end_fraction 1 (what `protocol=granet` sets)."""
 
     drop_fraction: float = 0.3
+    final_drop_fraction: float = 0.0
+    drop_rounding: Rounding = Rounding.round
     end_fraction: float = 0.75
 
 
@@ -285,6 +324,17 @@ class MaskingConfig:
 
 
 @dataclass
+class ProtocolConfig:
+    """Which published protocol the settings follow (`conf/protocol/`), named in every record so
+    that comparisons with published numbers can say whether like is compared with like.
+    `best_test_after_pruning` also records GraNet's headline figure, the best test accuracy over
+    the epochs after the pruning window: selected on test, so never the main figure."""
+
+    name: str = "fggp_authors"
+    best_test_after_pruning: bool = False
+
+
+@dataclass
 class Config:
     backbone: Any = MISSING
     pruner: Any = MISSING
@@ -297,6 +347,7 @@ class Config:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     output_root: str = "results/runs"
     skip_completed: bool = True
 
@@ -326,9 +377,14 @@ def register_configs() -> None:
             cs.store(group=f"schema/{group}", name=name, node=node)
 
 
+def pruner_schema(pruner_cfg: Any) -> type | None:
+    """The schema dataclass a composed pruner config extends."""
+    return OmegaConf.get_type(pruner_cfg)
+
+
 def pruner_traits(pruner_cfg: Any) -> PrunerTraits:
     """The traits of a composed pruner config's schema."""
-    return getattr(OmegaConf.get_type(pruner_cfg), "traits", PrunerTraits())
+    return getattr(pruner_schema(pruner_cfg), "traits", PrunerTraits())
 
 
 CIFAR10_TRAIN_IMAGES = 50_000
@@ -360,6 +416,8 @@ RANGES: list[tuple[str, Callable[[float], bool], str]] = [
     ("pruner.final_rate", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("pruner.initial_rate", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("pruner.drop_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("pruner.final_drop_fraction", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("data.holdout", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("pruner.end_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("pruner.batches", lambda v: v >= 1, ">= 1"),
     ("pruner.rounds", lambda v: v >= 1, ">= 1"),
@@ -373,7 +431,9 @@ POSITIVE_LISTS = (
 
 
 def train_set_size(data_cfg: Any) -> int:
-    return CIFAR10_TRAIN_IMAGES if data_cfg.name == "cifar10" else int(data_cfg.train_size)
+    """Training images after the held-out tail is taken away."""
+    n = CIFAR10_TRAIN_IMAGES if data_cfg.name == "cifar10" else int(data_cfg.train_size)
+    return kept_after_holdout(n, data_cfg.get("holdout", 0.0))
 
 
 def total_iterations(cfg: Any) -> int:
@@ -394,6 +454,17 @@ def validate(cfg: Any) -> None:
             raise ConfigError(f"{key} must be a list of integers >= 1, got {list(values)}")
     if not 0.0 < cfg.sparsity < 1.0:
         raise ConfigError(f"sparsity must lie strictly between 0 and 1, got {cfg.sparsity}")
+    for key in ("data.mean", "data.std"):
+        values = OmegaConf.select(cfg, key)
+        if values is not None and (len(values) != 3 or (key == "data.std" and min(values) <= 0)):
+            raise ConfigError(f"{key} must be 3 per-channel values (std > 0), got {list(values)}")
+    if train_set_size(cfg.data) < 1:
+        raise ConfigError(f"data.holdout={cfg.data.holdout} leaves no training image")
+    if cfg.protocol.best_test_after_pruning and cfg.train.eval_every != 1:
+        raise ConfigError(
+            "protocol.best_test_after_pruning needs the test accuracy of every epoch: set "
+            "train.eval_every=1"
+        )
     if not DEVICE_PATTERN.fullmatch(cfg.train.device):
         raise ConfigError(
             f"train.device must be auto, cpu, cuda or cuda:<index>, got '{cfg.train.device}'"
@@ -422,3 +493,15 @@ def validate(cfg: Any) -> None:
             )  # fmt: skip
         except ValueError as error:
             raise ConfigError(f"{error}: lower schedule.interval or raise train.epochs") from None
+    schema = pruner_schema(pruner)
+    if isinstance(schema, type) and issubclass(schema, RegrowthConfig):
+        total = total_iterations(cfg)
+        end = math.floor(pruner.end_fraction * total)
+        if not update_steps(cfg.schedule.interval, cfg.schedule.start_iteration, end):
+            raise ConfigError(
+                f"pruner={pruner.name} would never update its mask: no multiple of "
+                f"schedule.interval={cfg.schedule.interval} lies after iteration "
+                f"{cfg.schedule.start_iteration} and before {end} (pruner.end_fraction="
+                f"{pruner.end_fraction} of {total}); lower schedule.interval or raise "
+                "train.epochs"
+            )

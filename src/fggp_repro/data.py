@@ -7,6 +7,7 @@ plus one fused crop-and-flip: no DataLoader workers, no per-image PIL transforms
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class ImageData:
     synthetic: bool
     mean: tuple[float, ...] = CIFAR10_MEAN
     std: tuple[float, ...] = CIFAR10_STD
+    padding_mode: str = "zeros"
     _affine: tuple[Tensor, Tensor] | None = field(default=None, init=False, repr=False)
 
     def normalize(self, images: Tensor) -> Tensor:
@@ -52,18 +54,33 @@ class ImageData:
     def to(self, device: torch.device) -> ImageData:
         moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
         return ImageData(**moved, num_classes=self.num_classes, synthetic=self.synthetic,
-                         mean=self.mean, std=self.std)  # fmt: skip
+                         mean=self.mean, std=self.std, padding_mode=self.padding_mode)  # fmt: skip
+
+
+def kept_after_holdout(n_train: int, holdout: float) -> int:
+    """Training images left when the last floor(holdout x n) are held out, as GraNet's loader
+    splits off its `valid_split`."""
+    return n_train - math.floor(holdout * n_train)
 
 
 def load_data(cfg: Any) -> ImageData:
-    """Load the dataset a `data` config names."""
+    """Load the dataset a `data` config names, with its normalisation, crop padding and held-out
+    tail applied."""
     if cfg.name == "cifar10":
-        return load_cifar10(Path(cfg.root), download=cfg.download)
-    if cfg.name == "synthetic":
-        return make_synthetic(
+        data = load_cifar10(Path(cfg.root), download=cfg.download)
+    elif cfg.name == "synthetic":
+        data = make_synthetic(
             cfg.train_size, cfg.test_size, cfg.noise, cfg.data_seed, contrast=cfg.contrast
         )
-    raise DataError(f"unknown dataset '{cfg.name}'")
+    else:
+        raise DataError(f"unknown dataset '{cfg.name}'")
+    kept = kept_after_holdout(data.train_x.shape[0], cfg.get("holdout", 0.0))
+    return ImageData(
+        data.train_x[:kept], data.train_y[:kept], data.test_x, data.test_y,
+        num_classes=data.num_classes, synthetic=data.synthetic,
+        mean=tuple(cfg.get("mean", CIFAR10_MEAN)), std=tuple(cfg.get("std", CIFAR10_STD)),
+        padding_mode=str(cfg.get("padding", "zeros")),
+    )  # fmt: skip
 
 
 def load_cifar10(root: Path, download: bool = False) -> ImageData:
@@ -119,22 +136,29 @@ def make_synthetic(
     return ImageData(train_x, train_y, test_x, test_y, num_classes=num_classes, synthetic=True)
 
 
-def random_crop_flip(images: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
-    """Zero-pad by `padding`, take a random same-size crop per image and flip half of them,
-    like torchvision's RandomCrop(padding) + RandomHorizontalFlip, for the whole batch at once."""
+def random_crop_flip(
+    images: Tensor, generator: torch.Generator, padding: int = 4, padding_mode: str = "zeros"
+) -> Tensor:
+    """Pad by `padding` (with zeros, or by reflection as GraNet does), take a random same-size
+    crop per image and flip half of them, like torchvision's RandomCrop(padding) +
+    RandomHorizontalFlip, for the whole batch at once."""
     n, device = images.shape[0], images.device
     dy = torch.randint(0, 2 * padding + 1, (n,), device=device, generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (n,), device=device, generator=generator)
     flip = torch.rand(n, device=device, generator=generator) < 0.5
-    return crop_flip(images, dy, dx, flip, padding)
+    return crop_flip(images, dy, dx, flip, padding, padding_mode)
 
 
-def crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, padding: int) -> Tensor:
-    """Image i cropped at offset (dy[i], dx[i]) of its zero-padded copy, then mirrored if flip[i]:
+def crop_flip(
+    images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, padding: int, padding_mode: str = "zeros"
+) -> Tensor:
+    """Image i cropped at offset (dy[i], dx[i]) of its padded copy, then mirrored if flip[i]:
     one gather for the whole batch."""
     n, c, h, w = images.shape
     batch, channel, row, col, mirrored = _index_grid(n, c, h, w, images.device)
-    padded = F.pad(images, (padding,) * 4)
+    padded = F.pad(
+        images, (padding,) * 4, mode="constant" if padding_mode == "zeros" else "reflect"
+    )
     rows = dy.view(n, 1, 1, 1) + row
     cols = torch.where(flip.view(n, 1, 1, 1), mirrored, col) + dx.view(n, 1, 1, 1)
     return padded[batch, channel, rows, cols]
@@ -171,7 +195,7 @@ def train_batches(
     stop = n - n % batch_size if drop_last else n
     for begin in range(start * batch_size, stop, batch_size):
         index = order[begin : begin + batch_size]
-        images = random_crop_flip(data.train_x[index], generator)
+        images = random_crop_flip(data.train_x[index], generator, padding_mode=data.padding_mode)
         normalized = data.normalize(images).contiguous(memory_format=memory_format)
         yield normalized, data.train_y[index]
 

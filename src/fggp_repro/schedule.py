@@ -59,6 +59,12 @@ class CubicSchedule:
         )
 
 
+def update_steps(interval: int, start: int, end: int) -> range:
+    """The completed-step counts at which a drop-and-grow method (RigL, SET) updates its mask:
+    the multiples of `interval` strictly after `start` and strictly before `end`."""
+    return range((start // interval + 1) * interval, end, interval)
+
+
 def cosine_decay(iteration: int, total: int, start_value: float, end_value: float) -> float:
     """start_value at 0, end_value at `total` and after, half a cosine in between (per iteration):
     end + (start - end) * (1 + cos(pi * t / total)) / 2."""
