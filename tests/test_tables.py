@@ -112,15 +112,50 @@ def test_friedman_and_nemenyi_match_demsar():
     assert cliques(stats["mean_ranks"], stats["critical_difference"]) == [["X", "Y"], ["Y", "Z"]]
 
 
-def test_published_numbers_are_compared_cell_by_cell(tmp_path, capsys):
+def test_published_numbers_are_compared_cell_by_cell_protocol_by_protocol(tmp_path, capsys):
     root = write_records(tmp_path / "runs")
     reference = tmp_path / "published.csv"
-    reference.write_text("# transcribed\nbackbone,target_sparsity,init,pruner,accuracy,std,source\n"
-                         "b,0.9,dense,A,90.5,0.1,paper\nb,0.0,n/a,dense,92.0,,paper\n")  # fmt: skip
+    reference.write_text(
+        "# transcribed\nbackbone,target_sparsity,init,pruner,accuracy,std,source,protocol\n"
+        "b,0.9,dense,A,90.5,0.1,paper,fggp_authors\nb,0.0,n/a,dense,92.0,,paper,granet\n"
+    )
     main([str(root), "--reference", str(reference)])
+    captured = capsys.readouterr()
+    assert (
+        "| A | b 90% dense | 91.00 | – | 90.50 | +0.50 | fggp_authors / fggp_authors | paper |"
+        in (captured.out)
+    )
+    assert "| dense | b 0% n/a | 90.00 | – | 92.00 | -2.00 | fggp_authors ≠ granet | paper |" in (
+        captured.out
+    )
+    [warning] = [line for line in captured.err.splitlines() if "not like with like" in line]
+    assert "1 cell(s) of runs under protocol fggp_authors" in warning and "granet" in warning
+
+
+def test_best_after_pruning_stands_beside_the_final_accuracy(tmp_path, capsys):
+    root = write_records(tmp_path / "runs", runs=[("A", 0.9, "dense", 1, 90.0)])
+    path = next(root.rglob("result.json"))
+    record = json.loads(path.read_text())
+    path.write_text(
+        json.dumps({**record, "protocol": "granet", "best_test_acc_after_pruning": 91.5})
+    )
+    reference = tmp_path / "published.csv"
+    reference.write_text("backbone,target_sparsity,init,pruner,accuracy,std,source,protocol\n"
+                         "b,0.9,dense,A,91.0,,GraNet,granet\n")  # fmt: skip
+    main([str(root), "--reference", str(reference)])
+    captured = capsys.readouterr()
+    assert "| A | b 90% dense | 90.00 | 91.50 | 91.00 | -1.00 | granet / granet | GraNet |" in (
+        captured.out
+    )
+    assert "not like with like" not in captured.err
+
+
+def test_paper_table_tells_the_two_granets_apart(tmp_path, capsys):
+    runs = [(p, 0.9, "dense", 1, a) for p, a in (("granet", 90.0), ("mfgn_annealed", 89.0))]
+    main([str(write_records(tmp_path / "runs", runs=runs))])
     out = capsys.readouterr().out
-    assert "| A | b 90% dense | 91.00 | 90.50 | +0.50 | paper |" in out
-    assert "| dense | b 0% n/a | 90.00 | 92.00 | -2.00 | paper |" in out
+    assert 'mfgn_annealed is the FGGP authors\' "GraNet in our framework"' in out
+    assert "granet is GraNet's own algorithm" in out
 
 
 def test_exports_are_written_atomically_into_out(tmp_path, capsys):

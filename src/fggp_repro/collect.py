@@ -25,6 +25,7 @@ from fggp_repro.tables import (
     cost_text,
     marked,
     paper_table,
+    protocol_warnings,
     ranking_text,
     read_reference,
 )  # fmt: skip
@@ -45,9 +46,12 @@ COLUMNS = [
     "inference_flops_fraction",
     "training_flops_fraction",
     "synthetic_data",
+    "protocol",
+    "best_test_acc_after_pruning",
 ]
 SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
 LEGACY = "no-id"  # setting_id of records written before run ids existed
+DEFAULT_PROTOCOL = "fggp_authors"  # records written before protocols were named followed it
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
@@ -62,6 +66,7 @@ def load_records(root: Path, warn=print) -> pd.DataFrame:
             continue
         row = {**{c: record.get(c) for c in COLUMNS}, "path": str(path)}
         row["setting_id"] = row["setting_id"] or LEGACY
+        row["protocol"] = row["protocol"] or DEFAULT_PROTOCOL
         row["config"] = record.get("config")
         rows.append(row)
     return pd.DataFrame(rows, columns=[*COLUMNS, "path", "config"])
@@ -79,6 +84,8 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
         achieved_sparsity=("achieved_sparsity", "mean"),
         inference_flops=("inference_flops_fraction", "mean"),
         training_flops=("training_flops_fraction", "mean"),
+        protocol=("protocol", "first"),
+        best_after_pruning=("best_test_acc_after_pruning", "mean"),
     )
     return table.reset_index()
 
@@ -261,6 +268,9 @@ def main(argv: list[str] | None = None) -> None:
         for text in result["texts"].values():
             print(text)
     print(significance_line(result["stats"]))
+    if published is not None:
+        for line in protocol_warnings(result["summary"], published):
+            print(line, file=sys.stderr)
     if args.plot is not None:
         from fggp_repro.plots import plot_accuracy
 

@@ -4,7 +4,6 @@ fggp_repro.ranking; and the comparison with published numbers."""
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +12,14 @@ from fggp_repro.ranking import REFERENCE, SETTING_COLUMNS
 
 FORMATS = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}
 REFERENCE_COLUMNS = ["backbone", "target_sparsity", "init", "pruner", "accuracy", "std", "source"]
+UNKNOWN_PROTOCOL = "unknown"
+#: rows a reader could mistake for one another: the two GraNets
+ROW_NOTES = {
+    "mfgn_annealed": "mfgn_annealed is the FGGP authors' \"GraNet in our framework\": GraNet's "
+    "pruning rule (magnitude first, annealed count) on FGGP's schedule, without regeneration",
+    "granet": "granet is GraNet's own algorithm (Liu et al. 2021): global magnitude pruning in "
+    "its own window plus per-layer regeneration for the whole run",
+}
 
 
 def setting_label(backbone: str, target: float, init: str) -> str:
@@ -63,7 +70,8 @@ def paper_table(cells: pd.DataFrame, order: list[str], expected_n: int, fmt: str
         for p in pruners
     ]  # fmt: skip
     note = "best per setting in bold; † beats dense training; (n=k): fewer seeds than expected"
-    return render(header, rows, fmt, note)
+    named = [ROW_NOTES[p] for p in ROW_NOTES if any(r.split(" [")[0] == p for r in pruners)]
+    return render(header, rows, fmt, "\n".join([note, *named]))
 
 
 def ranking_text(ranking: pd.DataFrame, fmt: str) -> str:
@@ -81,14 +89,16 @@ def render(header: list[str], rows: list[list[str]], fmt: str, note: str = "") -
         lines.append(r"\midrule")
         lines += [" & ".join(r) + r" \\" for r in escaped[1:]]
         lines += [r"\bottomrule", r"\end{tabular}"]
-        return "\n".join(lines) + (f"\n% {note}" if note else "") + "\n"
+        comments = "".join(f"\n% {line}" for line in note.splitlines())
+        return "\n".join(lines) + comments + "\n"
     if fmt == "csv":
         buffer = io.StringIO()
         pd.DataFrame(rows, columns=header).to_csv(buffer, index=False)
         return buffer.getvalue()
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + (f"\n\n{note}" if note else "") + "\n"
+    notes = "".join(f"\n\n{line}" for line in note.splitlines())
+    return "\n".join(lines) + notes + "\n"
 
 
 def read_reference(path: Path) -> pd.DataFrame:
@@ -103,21 +113,56 @@ def read_reference(path: Path) -> pd.DataFrame:
     for column in ("target_sparsity", "accuracy"):
         if not pd.api.types.is_numeric_dtype(published[column]):
             raise ValueError(f"{path}: column {column} must hold numbers")
-    return published[REFERENCE_COLUMNS]
+    published = published.copy()
+    if "protocol" not in published.columns:
+        published["protocol"] = UNKNOWN_PROTOCOL
+    published["protocol"] = published["protocol"].fillna(UNKNOWN_PROTOCOL).astype(str)
+    return published[[*REFERENCE_COLUMNS, "protocol"]]
+
+
+def compared_cells(summary: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Our cells joined with the published cells of the same pruner and setting."""
+    ours = summary.rename(columns={"acc_mean": "ours", "protocol": "our_protocol"})
+    joined = ours.merge(published, on=["pruner", "backbone", "target_sparsity", "init"])
+    return joined[joined["accuracy"].notna()]
 
 
 def comparison(summary: pd.DataFrame, published: pd.DataFrame, fmt: str) -> str:
-    """Ours, published and their difference for every cell that has both."""
-    ours = summary.rename(columns={"acc_mean": "ours"})
-    joined = ours.merge(published, on=["pruner", "backbone", "target_sparsity", "init"])
-    header = ["pruner", "setting", "ours", "published", "difference", "source"]
+    """Ours, published and their difference for every cell that has both, with the protocol
+    each side followed. Our final-epoch accuracy is the main figure; where a run also recorded
+    the best test accuracy after pruning (GraNet's protocol), it stands beside it, marked."""
+    joined = compared_cells(summary, published)
+    header = ["pruner", "setting", "ours", "ours, best after pruning*", "published",
+              "difference", "protocols (ours / published)", "source"]  # fmt: skip
     rows = [
         [r.pruner, setting_label(r.backbone, r.target_sparsity, r.init), f"{r.ours:.2f}",
-         f"{r.accuracy:.2f}", f"{r.ours - r.accuracy:+.2f}", str(r.source)]
+         "–" if pd.isna(r.best_after_pruning) else f"{r.best_after_pruning:.2f}",
+         f"{r.accuracy:.2f}", f"{r.ours - r.accuracy:+.2f}",
+         protocol_pair(r.our_protocol, r.protocol), str(r.source)]
         for r in joined.itertuples()
-        if not math.isnan(r.accuracy)
     ]  # fmt: skip
-    return render(header, rows, fmt, "published numbers were transcribed: check them at the source")
+    note = (
+        "published numbers were transcribed: check them at the source\n"
+        "ours: final-epoch test accuracy, the difference is taken from it; *best test accuracy "
+        "over the epochs after the pruning window, selected on test as GraNet reports it"
+    )
+    return render(header, rows, fmt, note)
+
+
+def protocol_pair(ours: str, published: str) -> str:
+    return f"{ours} / {published}" if ours == published else f"{ours} ≠ {published}"
+
+
+def protocol_warnings(summary: pd.DataFrame, published: pd.DataFrame) -> list[str]:
+    """One line per pair of protocols compared with each other that are not the same."""
+    joined = compared_cells(summary, published)
+    pairs = joined.groupby(["our_protocol", "protocol"]).size()
+    return [
+        f"warning: {n} cell(s) of runs under protocol {ours} are compared with published cells "
+        f"under protocol {theirs}: not like with like (experiment=granet_protocol runs GraNet's)"
+        for (ours, theirs), n in pairs.items()
+        if ours != theirs
+    ]
 
 
 def cost_text(summary: pd.DataFrame, fmt: str) -> str:
