@@ -228,6 +228,12 @@ def test_refusals_say_what_to_change(case, expected):
     assert expected in result.stderr
 
 
+def test_checking_a_config_does_not_import_torch():
+    """A refusal costs a third of a second, not the two seconds of importing torch."""
+    code = "import sys, fggp_repro.cli, fggp_repro.config; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
 def test_set_that_never_updates_is_refused_like_gmp():
     cfg = compose(*FAST[:-1], "pruner=set", "schedule.interval=3", "pruner.end_fraction=0.01")
     with pytest.raises(ConfigError, match="pruner=set would never update its mask"):

@@ -17,7 +17,12 @@ from typing import Any, ClassVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from fggp_repro.data import CIFAR10_MEAN, CIFAR10_STD, kept_after_holdout
+from fggp_repro.dataset_facts import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR10_TRAIN_IMAGES,
+    kept_after_holdout,
+)
 from fggp_repro.errors import ConfigError
 from fggp_repro.schedule import CubicSchedule, update_steps
 
@@ -387,7 +392,6 @@ def pruner_traits(pruner_cfg: Any) -> PrunerTraits:
     return getattr(pruner_schema(pruner_cfg), "traits", PrunerTraits())
 
 
-CIFAR10_TRAIN_IMAGES = 50_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 #: numeric settings and their natural ranges; keys a composed config lacks are skipped

@@ -7,7 +7,6 @@ plus one fused crop-and-flip: no DataLoader workers, no per-image PIL transforms
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fggp_repro.dataset_facts import CIFAR10_MEAN, CIFAR10_STD, kept_after_holdout
 from fggp_repro.errors import DataError
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-# the FGGP authors' data.py; GraNet's std is (0.2023, 0.1994, 0.2010)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_FILES = "cifar-10-batches-py"
 
 
@@ -55,12 +52,6 @@ class ImageData:
         moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
         return ImageData(**moved, num_classes=self.num_classes, synthetic=self.synthetic,
                          mean=self.mean, std=self.std, padding_mode=self.padding_mode)  # fmt: skip
-
-
-def kept_after_holdout(n_train: int, holdout: float) -> int:
-    """Training images left when the last floor(holdout x n) are held out, as GraNet's loader
-    splits off its `valid_split`."""
-    return n_train - math.floor(holdout * n_train)
 
 
 def load_data(cfg: Any) -> ImageData:
