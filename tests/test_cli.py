@@ -192,6 +192,9 @@ BAD_INPUT = {
     "cuda without a gpu": ["train.device=cuda"],
     "pruning window too short": ["pruner=gmp", "schedule.interval=100000"],
     "rigl that never updates": ["pruner=rigl", "schedule.interval=100000"],
+    "non-finite lr": ["optim.lr=inf"],
+    "batch larger than the data": ["pruner=dense", "train.batch_size=100000"],
+    "unwritable run dir": ["hydra.run.dir=/proc/forbidden"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
     "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
     "sweep with a non-integer seed": ["--multirun", "seed=1,abc"],
@@ -220,12 +223,58 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
         ("mistyped key", "did you mean train.epochs"),
         ("pruning window too short", "schedule.interval"),
         ("rigl that never updates", "pruner=rigl would never update its mask"),
+        ("non-finite lr", "optim.lr must be a finite number, got inf"),
+        ("batch larger than the data", "train.batch_size=100000 is larger than the 256"),
         ("negative lr", "optim.lr must be > 0"),
     ],
 )
 def test_refusals_say_what_to_change(case, expected):
     result = run_cli(*FAST, *BAD_INPUT[case], "output_root=/nonexistent/x")
     assert expected in result.stderr
+
+
+def test_hints_come_from_the_chosen_pruners_own_options():
+    from fggp_repro.cli import unknown_key_hint
+
+    assert "pruner.rate" not in unknown_key_hint("pruner.drop_fraction", ["pruner=granet"])
+    assert unknown_key_hint("pruner.rate", ["pruner=gmp"]).startswith("unknown key 'pruner.rate'")
+    assert unknown_key_hint("pruner.rate", ["pruner=fggp"]) == "set it with pruner.rate=<value>"
+
+
+def test_empty_output_root_is_refused_not_the_filesystem_root():
+    with pytest.raises(ConfigError, match="output_root is empty"):
+        validate(compose(*FAST, "output_root="))
+
+
+def test_an_option_without_effect_is_not_part_of_the_run_id():
+    fixed, annealed = ("pruner=fggp",), ("pruner=fggp_annealed",)
+    assert run_id(compose(*fixed)) == run_id(compose(*fixed, "pruner.final_rate=0.1"))
+    assert run_id(compose(*annealed)) != run_id(compose(*annealed, "pruner.final_rate=0.1"))
+
+
+INJECTED = """import sys, fggp_repro.cli, fggp_repro.pruners.gmp as gmp
+def broken_select(self, k, iteration):
+    return len(None)
+gmp.GMP.select = broken_select
+sys.argv[0] = "fggp-repro"
+fggp_repro.cli.main()
+"""
+
+
+def test_a_failure_in_training_keeps_its_traceback_in_the_record_and_the_log(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", INJECTED, *FAST, "pruner=gmp", f"output_root={tmp_path}"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "TypeError" in line and "traceback in" in line and "Traceback" not in result.stderr
+    [path] = record_files(tmp_path)
+    record = json.loads(path.read_text())
+    assert record["status"] == "failed"
+    assert "in broken_select" in record["traceback"] and "TypeError" in record["traceback"]
+    log = (path.parent / "fggp-repro.log").read_text()
+    assert "in broken_select" in log and "gradual.py" in log
 
 
 def test_checking_a_config_does_not_import_torch():

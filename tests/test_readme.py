@@ -24,3 +24,13 @@ def test_quick_start_names_the_two_scripts_first():
     commands = re.findall(r"^bash (scripts/\S+)", quick_start, re.M)
     assert commands == ["scripts/demo.sh", "scripts/test.sh"]
     assert all((REPO / c).exists() for c in commands)
+
+
+def test_readme_names_every_key_left_out_of_the_run_id():
+    from fggp_repro.identity import IGNORED
+
+    paragraph = readme().split("**Run identity.**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z_.*]+)`", paragraph))
+    assert {
+        key if "." in key or key != "checkpoint" else "checkpoint.*" for key in IGNORED
+    } <= named

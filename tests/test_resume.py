@@ -253,3 +253,16 @@ def test_killed_cuda_run_resumes_bit_identically(tmp_path):
     assert first.returncode == -signal.SIGKILL
     assert finish(cli(killed, *gpu)).returncode == 0
     assert same(outcome(killed), outcome(tmp_path / "reference"))
+
+
+def test_atomic_writes_get_the_umask_without_anyone_setting_it(tmp_path, monkeypatch):
+    """Reading the umask by setting it races with other threads; the kernel applies it anyway."""
+    current = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda *_: pytest.fail("os.umask was called"))
+        records.write_atomic(tmp_path / "f.json", [b"{}"])
+    finally:
+        monkeypatch.undo()
+        os.umask(current)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]

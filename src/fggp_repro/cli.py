@@ -14,14 +14,16 @@ import logging
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from fggp_repro.config import register_configs
 from fggp_repro.errors import UserError
@@ -72,7 +74,7 @@ def check_arguments(overrides: list[str]) -> None:
         if bare != key and not bare.startswith("hydra") and bare != "experiment":
             raise UserError(
                 f"'{arg}' adds or deletes a key, and every setting already exists: "
-                f"{unknown_key_hint(bare)}"
+                f"{unknown_key_hint(bare, overrides)}"
             )
         if not sep or "(" in value or "$" in value:
             continue
@@ -111,9 +113,10 @@ def check_launcher(overrides: list[str]) -> None:
                 )
 
 
-def unknown_key_hint(key: str) -> str:
-    """`key` with the closest known keys, if any."""
-    known = list(_known_keys())
+def unknown_key_hint(key: str, overrides: Sequence[str] = ()) -> str:
+    """`key` with the closest keys of the config these overrides choose (the chosen pruner's
+    own options, not the default pruner's), if any."""
+    known = _known_keys(overrides)
     close = difflib.get_close_matches(key, known, n=2)
     if key in known:
         return f"set it with {key}=<value>"
@@ -121,8 +124,12 @@ def unknown_key_hint(key: str) -> str:
     return f"unknown key '{key}' ({suggestion})"
 
 
-def _known_keys() -> list[str]:
-    cfg = compose_job([])
+def _known_keys(overrides: Sequence[str]) -> list[str]:
+    choices = [o for o in overrides if o.split("=")[0] in CHECKED_GROUPS and "," not in o]
+    try:
+        cfg = compose_job(choices)
+    except (HydraException, OmegaConfBaseException):
+        cfg = compose_job([])
     keys: list[str] = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -184,7 +191,7 @@ def job_composer() -> Callable[[list[str]], DictConfig]:
                         raise ValueError("not a plain value")
                     OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
             return cfg
-        except Exception:
+        except (ValueError, HydraException, OmegaConfBaseException):
             return compose_job(overrides)
 
     return compose
@@ -195,12 +202,12 @@ def _selects_config(override: Any) -> bool:
     return key in CHECKED_GROUPS or "/" in key or key.startswith("hydra")
 
 
-def describe_error(error: BaseException) -> str:
+def describe_error(error: BaseException, overrides: Sequence[str] = ()) -> str:
     """Hydra's and OmegaConf's several-line messages as one line, in this tool's words where a
     key is unknown (Hydra's own hint, `+key=...`, would add it instead)."""
     text = one_line(str(error))
     if text.startswith("Could not override '"):
-        return unknown_key_hint(text.split("'")[1])
+        return unknown_key_hint(text.split("'")[1], overrides)
     cause = error.__cause__
     return text + (f" ({one_line(str(cause))})" if cause else "")
 
@@ -209,11 +216,15 @@ def preflight(argv: list[str]) -> bool:
     """Check the command line before Hydra starts. A single run is composed, validated and
     checked against its environment and directory; returns False when it is already completed
     (nothing to start). A sweep's jobs are checked by the planned sweeper."""
-    from fggp_repro.plan import plan_jobs
+    from fggp_repro.plan import check_writable_directory, plan_jobs
 
     overrides = overrides_in(argv)
     check_arguments(overrides)
     check_launcher(overrides)
+    for arg in overrides:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and value and "$" not in value:
+            check_writable_directory(Path(value), key)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
         return True
     if any(arg in MULTIRUN_FLAGS for arg in argv):

@@ -187,6 +187,11 @@ class TwoStageConfig(GradualPrunerSchema):
     rate: float = 0.5
     final_rate: float = 0.005
 
+    @staticmethod
+    def unused_options(cfg: Any) -> list[str]:
+        """A fixed rate never anneals, so its final rate is not part of the experiment."""
+        return ["final_rate"] if RatePolicy(cfg.rate_policy) is RatePolicy.fixed else []
+
 
 @dataclass
 class GraNetConfig(GradualPrunerSchema):
@@ -387,6 +392,13 @@ def pruner_schema(pruner_cfg: Any) -> type | None:
     return OmegaConf.get_type(pruner_cfg)
 
 
+def unused_pruner_options(pruner_cfg: Any) -> list[str]:
+    """Options of this pruner config that its settings leave without effect (not part of the
+    run's identity)."""
+    rule = getattr(pruner_schema(pruner_cfg), "unused_options", None)
+    return rule(pruner_cfg) if rule is not None else []
+
+
 def pruner_traits(pruner_cfg: Any) -> PrunerTraits:
     """The traits of a composed pruner config's schema."""
     return getattr(pruner_schema(pruner_cfg), "traits", PrunerTraits())
@@ -450,8 +462,20 @@ def validate(cfg: Any) -> None:
     """Check what a type cannot express; raise ConfigError with a one-line message."""
     for key, in_range, expected in RANGES:
         value = OmegaConf.select(cfg, key)
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value}")
         if value is not None and not in_range(value):
             raise ConfigError(f"{key} must be {expected}, got {value}")
+    if train_set_size(cfg.data) < 1:
+        raise ConfigError(f"data.holdout={cfg.data.holdout} leaves no training image")
+    if not str(cfg.output_root).strip():
+        raise ConfigError("output_root is empty: name a directory (default results/runs)")
+    n_train = train_set_size(cfg.data)
+    if cfg.train.batch_size > n_train:
+        raise ConfigError(
+            f"train.batch_size={cfg.train.batch_size} is larger than the {n_train} training "
+            "images: lower it"
+        )
     for key in POSITIVE_LISTS:
         values = OmegaConf.select(cfg, key)
         if values is not None and (not len(values) or min(values) < 1):
@@ -462,8 +486,6 @@ def validate(cfg: Any) -> None:
         values = OmegaConf.select(cfg, key)
         if values is not None and (len(values) != 3 or (key == "data.std" and min(values) <= 0)):
             raise ConfigError(f"{key} must be 3 per-channel values (std > 0), got {list(values)}")
-    if train_set_size(cfg.data) < 1:
-        raise ConfigError(f"data.holdout={cfg.data.holdout} leaves no training image")
     if cfg.protocol.best_test_after_pruning and cfg.train.eval_every != 1:
         raise ConfigError(
             "protocol.best_test_after_pruning needs the test accuracy of every epoch: set "

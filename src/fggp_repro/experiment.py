@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import shutil
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -161,15 +162,20 @@ def _train(
         outcome = run(state, data, cfg.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
     except Preempted:
         raise
-    except Exception as error:
-        record.update(status="failed", reason=failure_reason(error, device))
+    except Exception as error:  # whatever stops training: recorded with its traceback
+        details = traceback.format_exc()
+        record.update(status="failed", reason=failure_reason(error, device), traceback=details)
+        logs = log_to_files(f"training failed:\n{details}")
+        in_log = f" and {', '.join(logs)}" if logs else ""
         if completed_before:
             raise RunFailed(
                 f"training failed ({record['reason']}); the earlier completed record "
-                f"{result_path} was kept"
+                f"{result_path} was kept; traceback in{in_log or ' no log file'}"
             ) from error
         _write_failed_record(result_path, record)
-        raise RunFailed(f"training failed ({record['reason']}); record: {result_path}") from error
+        raise RunFailed(
+            f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
+        ) from error
 
     record.update(flops_record(model, masks, state, cfg))
     record.update(
@@ -259,6 +265,16 @@ def failure_reason(error: BaseException, device: torch.device) -> str:
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return f"disk full ({error.filename or text}); free space and rerun to resume"
     return f"{type(error).__name__}: {text}"
+
+
+def log_to_files(text: str) -> list[str]:
+    """Write `text` (a traceback) to the log files the logging setup has (Hydra's run log), not
+    to the console, which keeps its one line; return their paths."""
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    entry = log.makeRecord(log.name, logging.ERROR, __file__, 0, text, None, None)
+    for handler in files:
+        handler.handle(entry)
+    return [handler.baseFilename for handler in files]
 
 
 def _write_failed_record(path: Path, record: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ The identity is the whole resolved config minus what cannot change the result:
   - when the test set is looked at: `train.eval_every`, `train.eval_batch_size` (evaluation
     changes no weight and draws no random number);
   - axes the pruner has no use for: the target of dense training, the initial state of methods
-    that set their own starting mask, the schedule of methods that never act on it.
+    that set their own starting mask, the schedule of methods that never act on it, and options
+    its other settings leave without effect (the final rate of a fixed-rate two-stage pruner).
 bf16 autocast does change the arithmetic of the experiment, so `train.bf16` stays.
 
 Its SHA-256 over canonical JSON (sorted keys, Python's shortest float repr) gives ids that are
@@ -27,7 +28,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from fggp_repro.config import pruner_traits
+from fggp_repro.config import pruner_traits, unused_pruner_options
 
 #: bump when a change of the code makes earlier records incomparable with new ones
 IDENTITY_VERSION = 2  # 2: the ablation corners counted as the authors count them
@@ -54,6 +55,8 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
         tree.pop("init", None)
     if not traits.uses_schedule:
         tree.pop("schedule", None)
+    for option in unused_pruner_options(cfg.pruner):
+        tree["pruner"].pop(option, None)
     return {"identity_version": IDENTITY_VERSION, **tree}
 
 

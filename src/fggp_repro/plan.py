@@ -9,6 +9,7 @@ whichever launcher ran the jobs, in whichever processes or machines.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from fggp_repro.config import validate
 from fggp_repro.errors import DataError, ResultsError, UserError
@@ -59,7 +62,7 @@ def expand(
 def plan_jobs(
     job_overrides: Sequence[list[str]],
     compose: Callable[[list[str]], DictConfig],
-    describe_error: Callable[[Exception], str],
+    describe_error: Callable[[Exception, list[str]], str],
     check_environment: bool = True,
 ) -> tuple[list[Job], list[str]]:
     """Compose and check every job; return the distinct jobs (two overrides that name the same
@@ -83,8 +86,8 @@ def plan_jobs(
                 jobs[run_dir] = Job(list(overrides), cfg, run_dir, *status(cfg, run_dir))
         except UserError as error:
             problems[str(error)] = None
-        except Exception as error:  # composition errors from Hydra and OmegaConf
-            problems[describe_error(error)] = None
+        except (HydraException, OmegaConfBaseException) as error:  # composition errors
+            problems[describe_error(error, list(overrides))] = None
     return list(jobs.values()), list(problems)
 
 
@@ -121,11 +124,30 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[str], bool]:
 
 def check_output_root(cfg: DictConfig) -> None:
     """output_root must be (or be creatable as) a writable directory."""
-    path = nearest_existing(Path(cfg.output_root).absolute())
+    check_writable_directory(Path(cfg.output_root), "output_root")
+
+
+def check_writable_directory(directory: Path, key: str) -> None:
+    """`directory` must exist as one, or be creatable: its first missing level is created and
+    removed again to find out (file systems such as /proc refuse what access() allows)."""
+    path = nearest_existing(directory.absolute())
     if not path.is_dir():
-        raise UserError(f"output_root={cfg.output_root}: {path} is a file, not a directory")
+        raise UserError(f"{key}={directory}: {path} is a file, not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"output_root={cfg.output_root}: {path} is not writable")
+        raise UserError(f"{key}={directory}: {path} is not writable")
+    if path == directory.absolute():
+        return
+    probe = directory.absolute()
+    while probe.parent != path:
+        probe = probe.parent
+    try:
+        probe.mkdir()
+    except FileExistsError:  # another process made it meanwhile
+        return
+    except OSError as error:
+        raise UserError(f"{key}={directory}: cannot create {probe} ({error.strerror})") from None
+    with contextlib.suppress(OSError):  # another process may be using it already
+        probe.rmdir()
 
 
 def check_data(cfg: DictConfig) -> None:

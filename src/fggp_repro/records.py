@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +30,10 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     writer's temporary file is removed by `remove_stale_temporaries`). The file gets the usual
     permissions for the umask, as any other file the user writes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    # created as any file is (0o666 less the umask, applied by the kernel): no umask to read
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
