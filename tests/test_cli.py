@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, compose, run_cli
+from conftest import CLI, REPO, compose, run_cli
 
 from fggp_repro.collect import main as table_main
 from fggp_repro.config import validate
@@ -277,6 +277,24 @@ def test_a_failure_in_training_keeps_its_traceback_in_the_record_and_the_log(tmp
     assert "in broken_select" in log and "gradual.py" in log
 
 
+def test_two_identical_commands_train_once(tmp_path):
+    """The second waits for the first, then keeps its record: one training, one metrics file."""
+    command = [*CLI, *FAST, "pruner=gmp", "seed=11", f"output_root={tmp_path}"]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    processes = [
+        subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=240)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    joined = "".join(outputs)
+    assert joined.count("] - training vgg_tiny / gmp") == 1, joined
+    assert "waiting for it to end" in joined or "already completed" in joined
+    [path] = record_files(tmp_path)
+    assert len((path.parent / "metrics.jsonl").read_text().splitlines()) == 2
+
+
 def test_checking_a_config_does_not_import_torch():
     """A refusal costs a third of a second, not the two seconds of importing torch."""
     code = "import sys, fggp_repro.cli, fggp_repro.config; sys.exit('torch' in sys.modules)"
@@ -303,6 +321,7 @@ def test_granet_protocol_run_records_its_headline_figure_apart(tmp_path):
     assert record["protocol"] == "granet" and record["iterations"] == 4 * 2  # 180 images, batch 100
     # the pruning window ends in epoch floor(.6875 x 4) = 2: the best of epochs 3 and 4
     assert record["best_test_acc_after_pruning"] == max(r["test_acc"] for r in rows[2:])
+    assert record["best_test_acc_after_pruning_epochs"] == [3, 4]
     assert record["selected_on_test"] == ["best_test_acc_after_pruning"]
     assert record["final_test_acc"] == rows[-1]["test_acc"]
     assert record["per_layer"][0]["density"] < 1  # the first conv is pruned too

@@ -3,6 +3,7 @@ archs/cifar10/vgg.py and resnet.py): every parameter shape, the pooling, and eac
 initial distribution against its formula. Augmentation against torchvision, normalisation against
 the authors' constants, configs composed the way the CLI composes them."""
 
+import dataclasses
 import math
 
 import pytest
@@ -16,6 +17,7 @@ from torch import nn
 from fggp_repro.cli import group_options
 from fggp_repro.config import total_iterations
 from fggp_repro.data import crop_flip, load_cifar10, load_data, make_synthetic, train_batches
+from fggp_repro.dataset_facts import CIFAR10_MEAN
 from fggp_repro.errors import DataError
 from fggp_repro.masks import prunable_weights
 from fggp_repro.models import build_backbone
@@ -180,8 +182,14 @@ def test_granet_protocol_data_holds_out_the_last_tenth_and_normalises_its_way():
     cfg = compose("protocol=granet", "data=synthetic", "data.train_size=50", "data.test_size=8")
     data, full = load_data(cfg.data), make_synthetic(50, 8, seed=0)
     assert torch.equal(data.train_x, full.train_x[:45]) and torch.equal(data.test_x, full.test_x)
-    assert data.std == (0.2023, 0.1994, 0.2010) and data.padding_mode == "reflect"
     assert total_iterations(cfg) == 160 * 1  # 45 images in batches of 100: one step an epoch
+    # white images: zero padding would put black pixels into shifted crops, reflection never;
+    # every pixel must come out as (1 - mean) / std with GraNet's std
+    white = dataclasses.replace(data, train_x=torch.full_like(data.train_x, 255))
+    [(images, _)] = list(train_batches(white, 64, torch.Generator().manual_seed(0)))
+    expected = [(1 - m) / s for m, s in zip(CIFAR10_MEAN, (0.2023, 0.1994, 0.2010))]
+    for channel, value in enumerate(expected):
+        assert images[:, channel].flatten().tolist() == pytest.approx([value] * 45 * 1024)
 
 
 def test_synthetic_data_is_seeded_and_cifar_shaped():

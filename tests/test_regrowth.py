@@ -166,6 +166,20 @@ def test_granet_regeneration_moves_weights_to_large_gradients(two_linear):
     assert active_set(masks) == [0, 2, 3, 5]
 
 
+def test_granet_regrows_where_the_dense_gradient_is_largest():
+    layer = torch.nn.Linear(40, 1, bias=False)
+    masks = MaskSet([("w", layer.weight)])
+    with torch.no_grad():
+        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
+    masks.set_flat(torch.arange(40) < 20)
+    layer.weight.grad = torch.zeros(1, 40)
+    layer.weight.grad[0, 30:36] = torch.arange(1.0, 7.0)
+    granet = GraNet(masks, target_density=0.5, total_iterations=40, interval=4, end_fraction=0.25)
+    granet.after_step(19)  # after the window: r = .2525 at t = 20 of 40, ceil(.2525 x 20) = 6
+    # w0..w5 (smallest |w|) go; w30..w35 (largest |g|) come
+    assert active_set(masks) == [*range(6, 20), *range(30, 36)]
+
+
 def test_rigl_grows_where_the_dense_gradient_is_largest():
     layer = torch.nn.Linear(40, 1, bias=False)
     masks = MaskSet([("w", layer.weight)])

@@ -130,6 +130,8 @@ def test_published_numbers_are_compared_cell_by_cell_protocol_by_protocol(tmp_pa
     )
     [warning] = [line for line in captured.err.splitlines() if "not like with like" in line]
     assert "1 cell(s) of runs under protocol fggp_authors" in warning and "granet" in warning
+    main([str(root), "--reference", str(reference), "--format", "latex"])
+    assert r"fggp\_authors $\neq$ granet" in capsys.readouterr().out
 
 
 def test_best_after_pruning_stands_beside_the_final_accuracy(tmp_path, capsys):

@@ -96,6 +96,11 @@ def authors_corner(w, g, active, remain, k, rate, order, policy):
     return sorted(candidates[torch.argsort(second[candidates].abs(), stable=True)[:k]].tolist())
 
 
+def cosine_rate(start, end, t, total):
+    """The authors' CosineDecay (CosineAnnealingLR's closed form), stepped t times."""
+    return end + (start - end) * (1 + math.cos(math.pi * t / total)) / 2
+
+
 @pytest.mark.parametrize("order", ["gradient_first", "magnitude_first"])
 @pytest.mark.parametrize("policy", ["fixed", "annealed"])
 def test_every_corner_agrees_with_the_authors_count_on_random_cases(order, policy):
@@ -111,16 +116,18 @@ def test_every_corner_agrees_with_the_authors_count_on_random_cases(order, polic
         masks.apply_()
         active = masks.flat_mask().nonzero().squeeze(1)
         k = int(torch.randint(1, active.numel() + 1, (1,), generator=generator))
-        rate = float(torch.rand(1, generator=generator))
+        start, end = sorted(torch.rand(2, generator=generator).tolist(), reverse=True)
+        t = int(torch.randint(0, 101, (1,), generator=generator))
         p = TwoStage(
-            masks, order=order, rate_policy=policy, rate=rate, final_rate=rate,
+            masks, order=order, rate_policy=policy, rate=start, final_rate=end,
             target_density=0.1, total_iterations=100, interval=10,
         )  # fmt: skip
+        rate = start if policy == "fixed" else cosine_rate(start, end, t, 100)
         expected = authors_corner(
             layer.weight.detach().view(-1), layer.weight.grad.view(-1), active,
             masks.active_over_base, k, rate, order, policy,
         )  # fmt: skip
-        assert p.select(k, 0).tolist() == expected, case
+        assert p.select(k, t).tolist() == expected, case
 
 
 def test_fggp_config_is_an_instance_of_the_mechanism(two_linear):

@@ -39,6 +39,7 @@ from fggp_repro.records import (
     CHECKPOINT_DIRECTORY,
     RESULT_FILE,
     environment,
+    exclusive,
     existing_record,
     write_atomic,
     write_json_atomic,
@@ -70,23 +71,33 @@ def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) 
     Bad input raises UserError before anything is written. A completed record of this config
     already in `output_dir` is kept and returned unless `skip_completed` is false; then it is
     replaced only by a run that completes too (a failed rerun leaves it and its metrics as they
-    were). A stop request checkpoints the run and raises Preempted.
+    were). One process at a time trains a run: another one waits for it, then reuses its
+    record or resumes from its checkpoint. A stop request checkpoints the run and raises
+    Preempted.
     """
     validate(cfg)
-    this_run = run_id(cfg)
     result_path = output_dir / RESULT_FILE
-    previous = existing_record(result_path, this_run, cfg.skip_completed)
-    completed_before = previous is not None and previous.get("status") == "completed"
-    if cfg.skip_completed and completed_before:
+    previous = existing_record(result_path, run_id(cfg), cfg.skip_completed)
+    if cfg.skip_completed and previous is not None and previous.get("status") == "completed":
         log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
         return previous
+    output_dir.mkdir(parents=True, exist_ok=True)
 
-    device, lease = choose_device(cfg.train.device)
-    try:
-        return _train(cfg, output_dir, device, stop, completed_before)
-    finally:
-        if lease is not None:
-            lease.release()
+    def waiting() -> None:
+        log.info("another process is training this run; waiting for it to end: %s", output_dir)
+
+    with exclusive(output_dir, on_wait=waiting):
+        previous = existing_record(result_path, run_id(cfg), cfg.skip_completed)
+        completed_before = previous is not None and previous.get("status") == "completed"
+        if cfg.skip_completed and completed_before:
+            log.info("completed by the other process, kept: %s", result_path)
+            return previous
+        device, lease = choose_device(cfg.train.device)
+        try:
+            return _train(cfg, output_dir, device, stop, completed_before)
+        finally:
+            if lease is not None:
+                lease.release()
 
 
 def _train(

@@ -53,8 +53,8 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
         tree.pop("sparsity", None)
     if not traits.uses_initial_state:
         tree.pop("init", None)
-    if not traits.uses_schedule:
-        tree.pop("schedule", None)
+    if not traits.uses_schedule and not cfg.protocol.best_test_after_pruning:
+        tree.pop("schedule", None)  # kept where it sets the window of the best-after figure
     for option in unused_pruner_options(cfg.pruner):
         tree["pruner"].pop(option, None)
     return {"identity_version": IDENTITY_VERSION, **tree}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import secrets
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,24 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Hold `directory` for this process: a second process of the same run (two identical
+    commands, a requeued job while the old one still runs) waits here until the first ends,
+    then finds its record or its checkpoint. The operating system releases the lock when a
+    holder dies, so a killed run never leaves its directory locked."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def nearest_existing(path: Path) -> Path:

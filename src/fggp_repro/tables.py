@@ -83,7 +83,7 @@ def ranking_text(ranking: pd.DataFrame, fmt: str) -> str:
 
 def render(header: list[str], rows: list[list[str]], fmt: str, note: str = "") -> str:
     if fmt == "latex":
-        escaped = [[c.replace("_", r"\_").replace("%", r"\%") for c in r] for r in [header, *rows]]
+        escaped = [[latex_text(c) for c in r] for r in [header, *rows]]
         lines = [r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}", r"\toprule"]
         lines.append(" & ".join(escaped[0]) + r" \\")
         lines.append(r"\midrule")
@@ -99,6 +99,10 @@ def render(header: list[str], rows: list[list[str]], fmt: str, note: str = "") -
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     notes = "".join(f"\n\n{line}" for line in note.splitlines())
     return "\n".join(lines) + notes + "\n"
+
+
+def latex_text(cell: str) -> str:
+    return cell.replace("_", r"\_").replace("%", r"\%").replace("≠", r"$\neq$")
 
 
 def read_reference(path: Path) -> pd.DataFrame:
