@@ -13,6 +13,9 @@ from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "fggp_repro.cli"]
+#: a demo run of two tiny epochs, for tests of the command line
+FAST = ["experiment=demo", "train.epochs=2", "data.train_size=256", "data.test_size=128"]
+FAST += ["schedule.interval=2", "train.progress=false"]
 
 
 class TwoLinear(nn.Module):

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CLI, REPO, compose, run_cli
+from conftest import FAST, REPO, compose, run_cli
 
 from fggp_repro.collect import main as table_main
 from fggp_repro.config import validate
 from fggp_repro.errors import ConfigError
 from fggp_repro.identity import run_id, setting_id
 
-FAST = ["experiment=demo", "train.epochs=2", "data.train_size=256", "data.test_size=128"]
-FAST += ["schedule.interval=2", "train.progress=false"]
 REQUIRED = {
     "backbone", "pruner", "target_sparsity", "init", "seed", "dataset", "final_test_acc",
     "achieved_sparsity", "achieved_sparsity_conv_linear", "per_layer", "params_total",
@@ -250,49 +248,6 @@ def test_an_option_without_effect_is_not_part_of_the_run_id():
     fixed, annealed = ("pruner=fggp",), ("pruner=fggp_annealed",)
     assert run_id(compose(*fixed)) == run_id(compose(*fixed, "pruner.final_rate=0.1"))
     assert run_id(compose(*annealed)) != run_id(compose(*annealed, "pruner.final_rate=0.1"))
-
-
-INJECTED = """import sys, fggp_repro.cli, fggp_repro.pruners.gmp as gmp
-def broken_select(self, k, iteration):
-    return len(None)
-gmp.GMP.select = broken_select
-sys.argv[0] = "fggp-repro"
-fggp_repro.cli.main()
-"""
-
-
-def test_a_failure_in_training_keeps_its_traceback_in_the_record_and_the_log(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", INJECTED, *FAST, "pruner=gmp", f"output_root={tmp_path}"],
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 1
-    [line] = result.stderr.strip().splitlines()
-    assert "TypeError" in line and "traceback in" in line and "Traceback" not in result.stderr
-    [path] = record_files(tmp_path)
-    record = json.loads(path.read_text())
-    assert record["status"] == "failed"
-    assert "in broken_select" in record["traceback"] and "TypeError" in record["traceback"]
-    log = (path.parent / "fggp-repro.log").read_text()
-    assert "in broken_select" in log and "gradual.py" in log
-
-
-def test_two_identical_commands_train_once(tmp_path):
-    """The second waits for the first, then keeps its record: one training, one metrics file."""
-    command = [*CLI, *FAST, "pruner=gmp", "seed=11", f"output_root={tmp_path}"]
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    processes = [
-        subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
-        for _ in range(2)
-    ]  # fmt: skip
-    outputs = [p.communicate(timeout=240)[0] for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], outputs
-    joined = "".join(outputs)
-    assert joined.count("] - training vgg_tiny / gmp") == 1, joined
-    assert "waiting for it to end" in joined or "already completed" in joined
-    [path] = record_files(tmp_path)
-    assert len((path.parent / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_checking_a_config_does_not_import_torch():

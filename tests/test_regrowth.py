@@ -152,6 +152,16 @@ def test_set_is_rigl_with_random_growth():
     assert not torch.equal(masks.flat_mask(), before)
 
 
+def ranked_layer():
+    """One layer of 40 weights w_i = i + 1, the 20 smallest (w0..w19) active."""
+    layer = torch.nn.Linear(40, 1, bias=False)
+    masks = MaskSet([("w", layer.weight)])
+    with torch.no_grad():
+        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
+    masks.set_flat(torch.arange(40) < 20)
+    return layer, masks
+
+
 def test_granet_regeneration_moves_weights_to_large_gradients(two_linear):
     """After its window GraNet only regenerates: the mask must change where a dropped weight's
     place is taken by a larger-gradient one (without regeneration it would stay as it is)."""
@@ -167,11 +177,7 @@ def test_granet_regeneration_moves_weights_to_large_gradients(two_linear):
 
 
 def test_granet_regrows_where_the_dense_gradient_is_largest():
-    layer = torch.nn.Linear(40, 1, bias=False)
-    masks = MaskSet([("w", layer.weight)])
-    with torch.no_grad():
-        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
-    masks.set_flat(torch.arange(40) < 20)
+    layer, masks = ranked_layer()
     layer.weight.grad = torch.zeros(1, 40)
     layer.weight.grad[0, 30:36] = torch.arange(1.0, 7.0)
     granet = GraNet(masks, target_density=0.5, total_iterations=40, interval=4, end_fraction=0.25)
@@ -181,11 +187,7 @@ def test_granet_regrows_where_the_dense_gradient_is_largest():
 
 
 def test_rigl_grows_where_the_dense_gradient_is_largest():
-    layer = torch.nn.Linear(40, 1, bias=False)
-    masks = MaskSet([("w", layer.weight)])
-    with torch.no_grad():
-        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
-    masks.set_flat(torch.arange(40) < 20)  # w0..w19 active
+    layer, masks = ranked_layer()  # w0..w19 active
     layer.weight.grad = torch.zeros(1, 40)
     layer.weight.grad[0, 30:35] = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
     rigl = RigL(masks, target_density=0.5, total_iterations=100, interval=1, drop_fraction=0.25)
@@ -195,13 +197,9 @@ def test_rigl_grows_where_the_dense_gradient_is_largest():
 
 
 def test_set_grows_at_random_not_where_the_gradient_is_largest():
-    layer = torch.nn.Linear(40, 1, bias=False)
     grown = set()
     for seed in range(8):
-        masks = MaskSet([("w", layer.weight)])
-        with torch.no_grad():
-            layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
-        masks.set_flat(torch.arange(40) < 20)
+        layer, masks = ranked_layer()
         layer.weight.grad = torch.zeros(1, 40)
         layer.weight.grad[0, 30:35] = 1.0
         SET(masks, target_density=0.5, total_iterations=100, interval=1, drop_fraction=0.25,
@@ -214,11 +212,7 @@ def test_set_grows_at_random_not_where_the_gradient_is_largest():
 
 
 def test_granet_dst_rigl_counts_with_ceil_and_anneals_to_its_final_fraction():
-    layer = torch.nn.Linear(40, 1, bias=False)
-    masks = MaskSet([("w", layer.weight)])
-    with torch.no_grad():
-        layer.weight.copy_(torch.arange(1.0, 41.0).view(1, 40))
-    masks.set_flat(torch.arange(40) < 20)
+    layer, masks = ranked_layer()
     layer.weight.grad = torch.arange(40.0).view(1, 40)  # larger index, larger |g|
     dst = RigL(
         masks, target_density=0.5, total_iterations=100, interval=10, drop_fraction=0.5,
