@@ -466,11 +466,11 @@ def validate(cfg: Any) -> None:
             raise ConfigError(f"{key} must be a finite number, got {value}")
         if value is not None and not in_range(value):
             raise ConfigError(f"{key} must be {expected}, got {value}")
-    if train_set_size(cfg.data) < 1:
+    n_train = train_set_size(cfg.data)
+    if n_train < 1:
         raise ConfigError(f"data.holdout={cfg.data.holdout} leaves no training image")
     if not str(cfg.output_root).strip():
         raise ConfigError("output_root is empty: name a directory (default results/runs)")
-    n_train = train_set_size(cfg.data)
     if cfg.train.batch_size > n_train:
         raise ConfigError(
             f"train.batch_size={cfg.train.batch_size} is larger than the {n_train} training "

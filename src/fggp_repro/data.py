@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,7 @@ class ImageData:
 
     def to(self, device: torch.device) -> ImageData:
         moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
-        return ImageData(**moved, num_classes=self.num_classes, synthetic=self.synthetic,
-                         mean=self.mean, std=self.std, padding_mode=self.padding_mode)  # fmt: skip
+        return replace(self, **moved)
 
 
 def load_data(cfg: Any) -> ImageData:
@@ -66,9 +65,8 @@ def load_data(cfg: Any) -> ImageData:
     else:
         raise DataError(f"unknown dataset '{cfg.name}'")
     kept = kept_after_holdout(data.train_x.shape[0], cfg.get("holdout", 0.0))
-    return ImageData(
-        data.train_x[:kept], data.train_y[:kept], data.test_x, data.test_y,
-        num_classes=data.num_classes, synthetic=data.synthetic,
+    return replace(
+        data, train_x=data.train_x[:kept], train_y=data.train_y[:kept],
         mean=tuple(cfg.get("mean", CIFAR10_MEAN)), std=tuple(cfg.get("std", CIFAR10_STD)),
         padding_mode=str(cfg.get("padding", "zeros")),
     )  # fmt: skip

@@ -16,7 +16,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -49,13 +49,6 @@ class TrainOutcome:
     iterations: int
     train_seconds: float
     images_per_second: float
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def set_determinism(deterministic: bool) -> None:
@@ -338,7 +331,6 @@ def run(
         images_per_second=state.images_seen / state.train_seconds
         if state.train_seconds > 0
         else math.nan,
-        history=state.history,
     )
 
 
