@@ -29,17 +29,18 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from fggp_repro.cli import compose_job  # noqa: E402
-from fggp_repro.config import OptimConfig  # noqa: E402
-from fggp_repro.data import make_synthetic, train_batches  # noqa: E402
+import fggp_repro.cli  # noqa: E402, F401  (registers the config schema)
+from fggp_repro.compose import compose_job, to_spec  # noqa: E402
+from fggp_repro.data import train_batches  # noqa: E402
+from fggp_repro.datasets.synthetic import make_synthetic  # noqa: E402
 from fggp_repro.masks import MaskSet  # noqa: E402
 from fggp_repro.models import build_backbone  # noqa: E402
-from fggp_repro.pruners import PRUNERS, Dense, build_pruner  # noqa: E402
+from fggp_repro.pruners import Dense, build_pruner  # noqa: E402
+from fggp_repro.spec import OptimSpec, ScheduleSpec  # noqa: E402
 from fggp_repro.trainer import TrainState, make_optimizer, train_step  # noqa: E402
 
 #: runs of the README's paper grid per backbone: 6 gradual pruners x 3 targets x 2 initial
@@ -50,7 +51,7 @@ EPOCHS, IMAGES = 160, 50_000
 
 def model_for(backbone: str, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_backbone(compose_job([f"backbone={backbone}"]).backbone).to(device)
+    return build_backbone(to_spec(compose_job([f"backbone={backbone}"])).backbone).to(device)
 
 
 def synchronize(device: torch.device) -> None:
@@ -88,7 +89,7 @@ def authors_style(backbone, device, batch, steps, warmup, workers) -> float:
         (m, "weight") for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
     ]
     prune.global_unstructured(layers[1:], pruning_method=prune.L1Unstructured, amount=0.9)
-    optimizer = make_optimizer(model, OmegaConf.structured(OptimConfig))
+    optimizer = make_optimizer(model, OptimSpec())
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     batches = iter(loader)
 
@@ -107,7 +108,7 @@ def authors_style(backbone, device, batch, steps, warmup, workers) -> float:
 def plain(backbone, device, batch, steps, warmup) -> float:
     """(b): forward, backward and SGD on one fixed batch."""
     model = model_for(backbone, device)
-    optimizer = make_optimizer(model, OmegaConf.structured(OptimConfig))
+    optimizer = make_optimizer(model, OptimSpec())
     images = torch.randn(batch, 3, 32, 32, device=device)
     labels = torch.randint(10, (batch,), device=device)
 
@@ -131,9 +132,12 @@ def ours(backbone, device, batch, steps, warmup, pruner: str, fastest: bool) -> 
     if pruner == "dense":
         chosen = Dense(masks, target_density=1.0, total_iterations=10**9)
     else:  # FGGP's masks at 95%; timed far from any pruning event
-        chosen = PRUNERS[pruner](masks, target_density=0.05, total_iterations=10**9,
-                                 initial_density=0.05, interval=10**8)  # fmt: skip
-    state = TrainState(model, masks, chosen, OmegaConf.structured(OptimConfig), seed=0)
+        chosen = build_pruner(
+            to_spec(compose_job([f"pruner={pruner}"])).pruner, masks, target_density=0.05,
+            total_iterations=10**9, initial_density=0.05, seed=0,
+            schedule=ScheduleSpec(interval=10**8),
+        )  # fmt: skip
+    state = TrainState(model, masks, chosen, OptimSpec(), seed=0)
     state.begin(data, batch)
     state.iteration = 1
     if fast_gpu:
@@ -163,10 +167,10 @@ def pruning_event_seconds(backbone, device, batch) -> dict[str, float]:
     for name in ("gmp", "fggp", "granet", "rigl", "set", "snip", "grasp", "synflow"):
         model = model_for(backbone, device)
         masks = MaskSet.from_model(model)
-        cfg = compose_job([f"pruner={name}"])
+        cfg = to_spec(compose_job([f"pruner={name}"]))
         pruner = build_pruner(
             cfg.pruner, masks, target_density=0.05, total_iterations=10_000, initial_density=1.0,
-            seed=0, schedule={**cfg.schedule, "interval": 1},
+            seed=0, schedule=ScheduleSpec(interval=1, end_fraction=cfg.schedule.end_fraction),
         )  # fmt: skip
         generator = torch.Generator(device=device).manual_seed(0)
         images, labels = next(train_batches(data, batch, generator))

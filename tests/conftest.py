@@ -55,15 +55,17 @@ def set_layer_values(model: TwoLinear, weights: list[float], grads: list[float])
 
 def compose(*overrides: str):
     """The config the CLI would see for these overrides (Hydra's compose API)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    import fggp_repro.cli  # noqa: F401  (registers the schema and resolver)
+    from fggp_repro.compose import compose_job
 
-    from fggp_repro.cli import CONF_DIR
-    from fggp_repro.config import register_configs
+    return compose_job(list(overrides))
 
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+
+def spec(*overrides: str):
+    """The typed, checked RunSpec the CLI would run for these overrides."""
+    from fggp_repro.compose import to_spec
+
+    return to_spec(compose(*overrides))
 
 
 def run_cli(*overrides: str, cwd: Path | None = None, timeout: int = 240):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, REPO, compose, run_cli
+from conftest import FAST, REPO, run_cli, spec
 
 from fggp_repro.collect import main as table_main
-from fggp_repro.config import validate
 from fggp_repro.errors import ConfigError
 from fggp_repro.identity import run_id, setting_id
 
@@ -53,7 +52,7 @@ def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
     record = json.loads(path.read_text())
     assert path.parent.parent == root / "synthetic/vgg_tiny/fggp/s0.9/sparse50"
     assert path.parent.name == f"seed3-{record['run_id']}"
-    assert record["run_id"] == run_id(compose(*args))
+    assert record["run_id"] == run_id(spec(*args))
     assert record.keys() >= REQUIRED
     assert record["status"] == "completed"
     assert (record["backbone"], record["pruner"], record["init"]) == (
@@ -112,31 +111,31 @@ def test_another_config_is_a_new_run_and_the_table_keeps_them_apart(fggp_run, tm
 
 
 def test_identity_ignores_only_what_cannot_change_the_result():
-    base = compose(*FAST, "pruner=gmp")
-    same = compose(*FAST, "pruner=gmp", "output_root=elsewhere", "train.progress=true",
+    base = spec(*FAST, "pruner=gmp")
+    same = spec(*FAST, "pruner=gmp", "output_root=elsewhere", "train.progress=true",
                    "train.device=cpu", "train.eval_every=1", "skip_completed=false",
                    "checkpoint.every=3")  # fmt: skip
     assert run_id(same) == run_id(base)
     for change in ("optim.lr=0.05", "train.epochs=3", "schedule.interval=3", "seed=2",
                    "train.bf16=true", "masking.density_base=prunable"):  # fmt: skip
-        assert run_id(compose(*FAST, "pruner=gmp", change)) != run_id(base), change
-    assert setting_id(compose(*FAST, "pruner=gmp", "seed=2")) == setting_id(base)
+        assert run_id(spec(*FAST, "pruner=gmp", change)) != run_id(base), change
+    assert setting_id(spec(*FAST, "pruner=gmp", "seed=2")) == setting_id(base)
     # dense has no target: one run whatever `sparsity` says
-    assert run_id(compose(*FAST, "pruner=dense", "sparsity=0.9")) == run_id(
-        compose(*FAST, "pruner=dense", "sparsity=0.98")
+    assert run_id(spec(*FAST, "pruner=dense", "sparsity=0.9")) == run_id(
+        spec(*FAST, "pruner=dense", "sparsity=0.98")
     )
 
 
 def test_run_id_is_the_same_in_another_process_and_hash_seed():
     code = (
-        "import sys; sys.path.insert(0, 'tests'); from conftest import compose;"
+        "import sys; sys.path.insert(0, 'tests'); from conftest import spec;"
         "from fggp_repro.identity import run_id;"
-        f"print(run_id(compose(*{FAST!r}, 'pruner=fggp')))"
+        f"print(run_id(spec(*{FAST!r}, 'pruner=fggp')))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          env=env, check=True).stdout.strip()  # fmt: skip
-    assert out == run_id(compose(*FAST, "pruner=fggp")) and len(out) == 10
+    assert out == run_id(spec(*FAST, "pruner=fggp")) and len(out) == 10
 
 
 def test_sweep_over_pruners_and_dense_record(tmp_path):
@@ -220,7 +219,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
         ("plus-added unknown key", "did you mean train.epochs"),
         ("mistyped key", "did you mean train.epochs"),
         ("pruning window too short", "schedule.interval"),
-        ("rigl that never updates", "pruner=rigl would never update its mask"),
+        ("rigl that never updates", "pruner=rigl: its mask would never change"),
         ("non-finite lr", "optim.lr must be a finite number, got inf"),
         ("batch larger than the data", "train.batch_size=100000 is larger than the 256"),
         ("negative lr", "optim.lr must be > 0"),
@@ -232,7 +231,7 @@ def test_refusals_say_what_to_change(case, expected):
 
 
 def test_hints_come_from_the_chosen_pruners_own_options():
-    from fggp_repro.cli import unknown_key_hint
+    from fggp_repro.compose import unknown_key_hint
 
     assert "pruner.rate" not in unknown_key_hint("pruner.drop_fraction", ["pruner=granet"])
     assert unknown_key_hint("pruner.rate", ["pruner=gmp"]).startswith("unknown key 'pruner.rate'")
@@ -241,26 +240,25 @@ def test_hints_come_from_the_chosen_pruners_own_options():
 
 def test_empty_output_root_is_refused_not_the_filesystem_root():
     with pytest.raises(ConfigError, match="output_root is empty"):
-        validate(compose(*FAST, "output_root="))
+        spec(*FAST, "output_root=")
 
 
 def test_an_option_without_effect_is_not_part_of_the_run_id():
     fixed, annealed = ("pruner=fggp",), ("pruner=fggp_annealed",)
-    assert run_id(compose(*fixed)) == run_id(compose(*fixed, "pruner.final_rate=0.1"))
-    assert run_id(compose(*annealed)) != run_id(compose(*annealed, "pruner.final_rate=0.1"))
+    assert run_id(spec(*fixed)) == run_id(spec(*fixed, "pruner.final_rate=0.1"))
+    assert run_id(spec(*annealed)) != run_id(spec(*annealed, "pruner.final_rate=0.1"))
 
 
 def test_checking_a_config_does_not_import_torch():
     """A refusal costs a third of a second, not the two seconds of importing torch."""
-    code = "import sys, fggp_repro.cli, fggp_repro.config; sys.exit('torch' in sys.modules)"
+    code = "import sys, fggp_repro.cli, fggp_repro.compose; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
 def test_set_that_never_updates_is_refused_like_gmp():
-    cfg = compose(*FAST[:-1], "pruner=set", "schedule.interval=3", "pruner.end_fraction=0.01")
-    with pytest.raises(ConfigError, match="pruner=set would never update its mask"):
-        validate(cfg)
-    validate(compose(*FAST[:-1], "pruner=set", "schedule.interval=3"))  # 8 steps: updates at 3, 6
+    with pytest.raises(ConfigError, match="pruner=set: its mask would never change"):
+        spec(*FAST[:-1], "pruner=set", "schedule.interval=3", "pruner.end_fraction=0.01")
+    spec(*FAST[:-1], "pruner=set", "schedule.interval=3")  # 8 steps: updates at 3, 6
 
 
 def test_granet_protocol_run_records_its_headline_figure_apart(tmp_path):
@@ -300,7 +298,7 @@ def test_output_root_under_a_file_and_an_offline_download_write_nothing(tmp_path
 
 def test_corrupt_or_foreign_record_is_refused_and_kept(tmp_path):
     args = [*FAST, "pruner=gmp", "sparsity=0.9", f"output_root={tmp_path}"]
-    run_dir = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense" / f"seed1-{run_id(compose(*args))}"
+    run_dir = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense" / f"seed1-{run_id(spec(*args))}"
     run_dir.mkdir(parents=True)
     for content in ('{"status": "compl', '{"status": "completed", "run_id": "0123456789"}'):
         (run_dir / "result.json").write_text(content)

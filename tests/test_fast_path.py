@@ -5,13 +5,13 @@ host sync in a steady-state GPU step, and jobs spread over the GPUs of a machine
 import pytest
 import torch
 from conftest import SmallConvNet
-from omegaconf import OmegaConf
 
-from fggp_repro.config import OptimConfig
-from fggp_repro.data import make_synthetic, train_batches
+from fggp_repro.data import train_batches
+from fggp_repro.datasets.synthetic import make_synthetic
 from fggp_repro.devices import take_slot
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners import FGGP
+from fggp_repro.spec import OptimSpec
 from fggp_repro.trainer import TrainState, train_step
 
 STEPS = 8
@@ -24,7 +24,7 @@ def training(device: str, compile_backend: str | None, mode: str = "default"):
     model = SmallConvNet().to(device)
     masks = MaskSet.from_model(model)
     pruner = FGGP(masks, target_density=0.3, total_iterations=STEPS + 2, interval=2)
-    state = TrainState(model, masks, pruner, OmegaConf.structured(OptimConfig), seed=0)
+    state = TrainState(model, masks, pruner, OptimSpec(), seed=0)
     state.begin(data, 16)
     if compile_backend is not None:
         state.compile(mode, backend=compile_backend)
@@ -56,7 +56,7 @@ def test_mask_updates_never_recompile_the_step():
     model = SmallConvNet()
     masks = MaskSet.from_model(model)
     pruner = FGGP(masks, target_density=0.3, total_iterations=14, interval=2)
-    state = TrainState(model, masks, pruner, OmegaConf.structured(OptimConfig), seed=0)
+    state = TrainState(model, masks, pruner, OptimSpec(), seed=0)
     state.begin(data, 16)
     state.compile("default", backend=counting_backend)
     batches = list(train_batches(data, 16, state.data_generator))
@@ -102,3 +102,27 @@ def test_steady_state_cuda_step_never_syncs_with_the_host():
         train_step(state, images, labels, bf16=False)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_a_compile_failure_after_a_graph_break_never_runs_a_step_twice():
+    """The second graph of a step fails to compile after the first one has run: retrying the
+    whole step eagerly would apply its first half (an optimizer step) twice."""
+    from fggp_repro.trainer import _eager_where_compiling_fails
+
+    graphs = []
+
+    def fails_on_the_second_graph(gm, example_inputs):
+        graphs.append(gm)
+        if len(graphs) == 2:
+            raise RuntimeError("this backend cannot compile the second graph")
+        return gm.forward
+
+    def step(first, second):
+        first.add_(1)  # stands for the optimizer step
+        torch._dynamo.graph_break()
+        second.add_(1)  # stands for masking
+
+    first, second = torch.zeros(1), torch.zeros(1)
+    compiled = torch.compile(step, backend=fails_on_the_second_graph)
+    _eager_where_compiling_fails(compiled)(first, second)
+    assert len(graphs) == 2 and (first.item(), second.item()) == (1.0, 1.0)

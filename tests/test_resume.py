@@ -2,6 +2,7 @@
 signal, and then rerun ends bit for bit where an uninterrupted run ends; damaged checkpoints are
 named and passed over; resource failures leave a clear record and no half-written file."""
 
+import dataclasses
 import errno
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CLI, REPO, compose
+from conftest import CLI, REPO, spec
 
 from fggp_repro import checkpoint, records, trainer
 from fggp_repro.experiment import RunFailed, failure_reason, run_experiment
@@ -222,14 +223,14 @@ def test_out_of_memory_ends_in_a_failed_record_that_says_what_to_do(tmp_path, mo
 
     monkeypatch.setattr(trainer, "train_step", no_memory)
     with pytest.raises(RunFailed):
-        run_experiment(compose(*ARGS), tmp_path)
+        run_experiment(spec(*ARGS), tmp_path)
     record = json.loads((tmp_path / "result.json").read_text())
     assert record["status"] == "failed"
     assert "out of memory on cpu" in record["reason"] and "train.batch_size" in record["reason"]
 
 
 def test_a_failed_rerun_never_replaces_a_completed_record(tmp_path, monkeypatch):
-    cfg = compose(*ARGS, "train.epochs=1")
+    cfg = spec(*ARGS, "train.epochs=1")
     run_experiment(cfg, tmp_path)
     kept = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
 
@@ -237,7 +238,7 @@ def test_a_failed_rerun_never_replaces_a_completed_record(tmp_path, monkeypatch)
         raise RuntimeError("a node went away")
 
     monkeypatch.setattr(trainer, "train_step", broken)
-    cfg.skip_completed = False
+    cfg = dataclasses.replace(cfg, skip_completed=False)
     with pytest.raises(RunFailed, match="was kept"):
         run_experiment(cfg, tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from conftest import compose
+from conftest import spec
 
 from fggp_repro.erk import erk_counts, erk_densities
 from fggp_repro.masks import MaskSet, active_target, prunable_weights
@@ -51,7 +51,7 @@ def test_authors_density_base_leaves_vgg19_at_98_percent_slightly_sparser():
     of which 5,514 biases and the 1,728 first-conv weights are never pruned. 2% of the base is
     round(400,590.28) = 400,590 active, so 400,590 - 7,242 = 393,348 prunable weights stay: a
     density of 1.9646% over the 20,022,272 prunable weights (the issue's 1.965%)."""
-    model = build_backbone(compose("backbone=vgg19").backbone)
+    model = build_backbone(spec("backbone=vgg19").backbone)
     masks = MaskSet.from_model(model, density_base="conv_linear")
     assert (masks.base_numel, masks.numel) == (20_029_514, 20_022_272)
     assert masks.target_active(0.02) == 393_348
@@ -75,7 +75,7 @@ def test_erk_without_capping_is_proportional():
 @pytest.mark.parametrize("backbone", ["vgg19", "resnet50"])
 @pytest.mark.parametrize("density", [0.5, 0.1, 0.05, 0.02])
 def test_erk_on_real_backbones_sums_exactly_and_never_exceeds_one(backbone, density):
-    model = build_backbone(compose(f"backbone={backbone}").backbone)
+    model = build_backbone(spec(f"backbone={backbone}").backbone)
     shapes = [tuple(w.shape) for _, w in prunable_weights(model)]
     sizes = [math.prod(s) for s in shapes]
     densities = erk_densities(shapes, density)

@@ -1,5 +1,7 @@
 """The paper table, rankings, significance and exports on hand-made records with hand-computed
-values; published numbers; the table command's answers to bad input."""
+values; datasets kept apart; dense training as an unranked reference of the runs it matches;
+tidy numeric CSVs; published numbers, packaged ones by name; the table command's answers to bad
+input."""
 
 import io
 import json
@@ -8,7 +10,8 @@ import math
 import pandas as pd
 import pytest
 
-from fggp_repro.collect import load_records, main, report, summarize
+from fggp_repro.collect import load_records, main, report, significance_line, summarize
+from fggp_repro.plots import accuracy_panels
 from fggp_repro.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
 
 # (pruner, target, init, seed, accuracy): pruner B misses 98%, C has one seed at 90%
@@ -20,15 +23,18 @@ RUNS = [
 ]  # fmt: skip
 
 
-def write_records(root, runs=RUNS, backbone="b"):
+def write_records(root, runs=RUNS, backbone="b", dataset="synthetic", config=None, tag=""):
+    """One result.json per run; `config` (the shared part of the runs' configs) and `tag` (a
+    suffix of the setting ids) make the runs another configuration of the same settings."""
     for i, (pruner, target, init, seed, accuracy) in enumerate(runs):
-        path = root / f"{backbone}-{i}" / "result.json"
+        path = root / f"{dataset}-{backbone}{tag}-{i}" / "result.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({
-            "status": "completed", "dataset": "synthetic", "backbone": backbone,
+            "status": "completed", "dataset": dataset, "backbone": backbone,
             "pruner": pruner, "target_sparsity": target, "init": init, "seed": seed,
             "final_test_acc": accuracy, "achieved_sparsity": target,
-            "setting_id": f"{pruner}{target}{init}", "config": {"seed": seed},
+            "setting_id": f"{pruner}{target}{init}{tag}",
+            "config": {"seed": seed, **(config or {})},
         }))  # fmt: skip
     return root
 
@@ -62,6 +68,7 @@ def test_ranks_with_ties_and_missing_cells_mean_rank_and_wins(records):
 
 
 EXPECTED_MARKDOWN = """\
+### synthetic
 | pruner | b 90% dense | b 98% dense |
 | --- | --- | --- |
 | B | **91.00 ± 0.00** † | – |
@@ -87,14 +94,6 @@ def test_latex_is_a_balanced_booktabs_table_with_the_best_in_bold(records):
     assert r"\textbf{76.00 $\pm$ 1.41}" in latex and "–" in latex
 
 
-def test_csv_round_trips_through_pandas(records):
-    csv = report(records, ["csv"], None, None)["texts"]["paper_table.csv"]
-    table = pd.read_csv(io.StringIO(csv))
-    assert list(table.columns) == ["pruner", "b 90% dense", "b 98% dense"]
-    assert list(table["pruner"]) == ["B", "A", "C", "dense"]
-    assert table.loc[2, "b 90% dense"] == "80.00 (n=1)"
-
-
 def test_friedman_and_nemenyi_match_demsar():
     """3 pruners over 4 settings with ranks (1, 2, 3) three times and (2, 1, 3) once: mean
     ranks 1.25, 1.75, 3; chi2_F = 12 N / (k (k+1)) sum R^2 - 3 N (k+1) = 6.5; the critical
@@ -102,8 +101,9 @@ def test_friedman_and_nemenyi_match_demsar():
     rows = []
     for setting, accuracies in enumerate([(3, 2, 1), (3, 2, 1), (3, 2, 1), (2, 3, 1)]):
         for pruner, accuracy in zip("XYZ", accuracies):
-            rows.append({"pruner": pruner, "backbone": "b", "target_sparsity": 0.9,
-                         "init": f"i{setting}", "mean": float(accuracy)})  # fmt: skip
+            rows.append({"pruner": pruner, "dataset": "d", "backbone": "b", "reference": False,
+                         "target_sparsity": 0.9, "init": f"i{setting}",
+                         "mean": float(accuracy)})  # fmt: skip
     ranked = ranks(pd.DataFrame(rows))
     stats = friedman_nemenyi(ranked)
     assert stats["mean_ranks"] == {"X": 1.25, "Y": 1.75, "Z": 3.0}
@@ -116,8 +116,10 @@ def test_published_numbers_are_compared_cell_by_cell_protocol_by_protocol(tmp_pa
     root = write_records(tmp_path / "runs")
     reference = tmp_path / "published.csv"
     reference.write_text(
-        "# transcribed\nbackbone,target_sparsity,init,pruner,accuracy,std,source,protocol\n"
-        "b,0.9,dense,A,90.5,0.1,paper,fggp_authors\nb,0.0,n/a,dense,92.0,,paper,granet\n"
+        "# transcribed\ndataset,backbone,target_sparsity,init,pruner,accuracy,std,source,protocol\n"
+        "synthetic,b,0.9,dense,A,90.5,0.1,paper,fggp_authors\n"
+        "synthetic,b,0.0,n/a,dense,92.0,,paper,granet\n"
+        "cifar10,b,0.9,dense,A,10.0,,other dataset,fggp_authors\n"
     )
     main([str(root), "--reference", str(reference)])
     captured = capsys.readouterr()
@@ -128,6 +130,7 @@ def test_published_numbers_are_compared_cell_by_cell_protocol_by_protocol(tmp_pa
     assert "| dense | b 0% n/a | 90.00 | – | 92.00 | -2.00 | fggp_authors ≠ granet | paper |" in (
         captured.out
     )
+    assert "other dataset" not in captured.out  # a cifar10 cell is not synthetic's
     [warning] = [line for line in captured.err.splitlines() if "not like with like" in line]
     assert "1 cell(s) of runs under protocol fggp_authors" in warning and "granet" in warning
     main([str(root), "--reference", str(reference), "--format", "latex"])
@@ -142,8 +145,8 @@ def test_best_after_pruning_stands_beside_the_final_accuracy(tmp_path, capsys):
         json.dumps({**record, "protocol": "granet", "best_test_acc_after_pruning": 91.5})
     )
     reference = tmp_path / "published.csv"
-    reference.write_text("backbone,target_sparsity,init,pruner,accuracy,std,source,protocol\n"
-                         "b,0.9,dense,A,91.0,,GraNet,granet\n")  # fmt: skip
+    reference.write_text("dataset,backbone,target_sparsity,init,pruner,accuracy,std,source,"
+                         "protocol\nsynthetic,b,0.9,dense,A,91.0,,GraNet,granet\n")  # fmt: skip
     main([str(root), "--reference", str(reference)])
     captured = capsys.readouterr()
     assert "| A | b 90% dense | 90.00 | 91.50 | 91.00 | -1.00 | granet / granet | GraNet |" in (
@@ -210,3 +213,197 @@ def test_a_pruner_keeps_its_colour_whichever_others_are_drawn():
     alone, together = colours(["gmp"]), colours(["fggp", "gmp", "rigl", "my_new_pruner"])
     assert alone["gmp"] == together["gmp"]
     assert len(set(map(str, together.values()))) == 4
+
+
+# three seeds each of fggp and gmp on two datasets, 94.0/93.0 on one, 74.0/75.0 on the other;
+# dense training of each
+TWO_DATASETS = {
+    "cifar10": [("fggp", 0.9, "dense", s, a) for s, a in ((1, 93.0), (2, 94.0), (3, 95.0))]
+    + [("gmp", 0.9, "dense", s, a) for s, a in ((1, 92.5), (2, 93.0), (3, 93.5))],
+    "cifar100": [("fggp", 0.9, "dense", s, a) for s, a in ((1, 73.0), (2, 74.0), (3, 75.0))]
+    + [("gmp", 0.9, "dense", s, 75.0) for s in (1, 2, 3)],
+}
+DENSE = {"cifar10": 95.0, "cifar100": 76.0}
+EXPECTED_TWO_DATASETS = """\
+### cifar10
+| pruner | b 90% dense |
+| --- | --- |
+| fggp | **94.00 ± 1.00** |
+| gmp | 93.00 ± 0.50 |
+| dense | 95.00 (n=1) |
+
+### cifar100
+| pruner | b 90% dense |
+| --- | --- |
+| gmp | **75.00 ± 0.00** |
+| fggp | 74.00 ± 1.00 |
+| dense | 76.00 (n=1) |
+
+best per setting in bold; † beats dense training; (n=k): fewer seeds than expected
+"""
+
+
+def test_two_datasets_under_one_root_are_tabulated_and_ranked_apart(tmp_path):
+    for dataset, runs in TWO_DATASETS.items():
+        write_records(
+            tmp_path, runs=[*runs, ("dense", 0.0, "n/a", 1, DENSE[dataset])], dataset=dataset
+        )
+    result = report(load_records(tmp_path), ["markdown", "latex"], None, None)
+    assert result["texts"]["paper_table.md"] == EXPECTED_TWO_DATASETS
+    ranking = result["ranking"].set_index(["dataset", "pruner"])
+    assert ranking.loc[("cifar10", "fggp"), "mean_rank"] == 1.0  # never 1.50 across datasets
+    assert ranking.loc[("cifar10", "gmp"), "mean_rank"] == 2.0
+    assert ranking.loc[("cifar100", "gmp"), "mean_rank"] == 1.0
+    assert ranking.loc[("cifar100", "fggp"), "mean_rank"] == 2.0
+    assert list(ranking["wins"]) == [1, 0, 1, 0] and list(ranking["settings"]) == [1, 1, 1, 1]
+    rankings = result["texts"]["rankings.md"]
+    assert rankings.index("### cifar10\n") < rankings.index("### cifar100\n")
+    assert "| fggp | 1.00 | 1 | 1 |" in rankings.split("### cifar100")[0]
+    assert "| gmp | 1.00 | 1 | 1 |" in rankings.split("### cifar100")[1]
+    latex = result["texts"]["paper_table.tex"]
+    assert latex.count(r"\begin{tabular}") == 2
+    assert "% cifar10\n\\begin{tabular}" in latex and "% cifar100\n\\begin{tabular}" in latex
+    panels = {
+        key: list(references["mean"]) for key, _, references in accuracy_panels(result["cells"])
+    }
+    assert panels == {("cifar10", "b", "dense"): [95.0], ("cifar100", "b", "dense"): [76.0]}
+    assert list(result["stats"]) == ["cifar10", "cifar100"]  # two pruners: no test, per dataset
+    assert significance_line(result["stats"]).splitlines()[1].startswith("cifar100: ")
+
+
+def test_significance_is_tested_and_drawn_per_dataset(tmp_path):
+    """X > Y > Z at both targets of cifar10, Z > Y > X at both of cifar100: pooled, the mean
+    ranks would all be 2; per dataset they are 1, 2, 3 over 2 settings each."""
+    order = {"cifar10": "XYZ", "cifar100": "ZYX"}
+    for dataset, pruners in order.items():
+        runs = [
+            (p, t, "dense", 1, 90.0 - 5 * i) for i, p in enumerate(pruners) for t in (0.9, 0.98)
+        ]
+        write_records(tmp_path / "runs", runs=runs, dataset=dataset)
+    result = report(load_records(tmp_path / "runs"), ["markdown"], None, None)
+    for dataset, pruners in order.items():
+        stats = result["stats"][dataset]
+        assert stats["settings"] == 2
+        assert stats["mean_ranks"] == {pruners[0]: 1.0, pruners[1]: 2.0, pruners[2]: 3.0}
+    assert len(significance_line(result["stats"]).splitlines()) == 2
+    from fggp_repro.collect import write_report
+
+    written = write_report(result, tmp_path / "tables")
+    assert tmp_path / "tables" / "ranks.png" in written
+    saved = json.loads((tmp_path / "tables" / "significance.json").read_text())
+    assert sorted(saved) == ["cifar10", "cifar100"]
+
+
+TRAINED = {"train": {"epochs": 6, "batch_size": 64}, "data": {"name": "synthetic", "root": "a"}}
+PRUNED = [("A", 0.9, "dense", 1, 90.0), ("A", 0.9, "dense", 2, 92.0),
+          ("B", 0.9, "dense", 1, 89.0), ("B", 0.9, "dense", 2, 89.0)]  # fmt: skip
+
+
+def test_a_stray_dense_run_is_named_left_out_and_adds_no_column(tmp_path, capsys):
+    root = write_records(tmp_path / "runs", runs=PRUNED, config=TRAINED)
+    # dense trained like A and B, its data elsewhere on disk: their reference all the same
+    elsewhere = {**TRAINED, "data": {"name": "synthetic", "root": "b", "download": True}}
+    write_records(root, [("dense", 0.0, "n/a", 1, 90.0)], config=elsewhere, tag="same")
+    # dense trained longer: matches nothing here, so it must not be anybody's reference
+    longer = {**TRAINED, "train": {"epochs": 10, "batch_size": 64}}
+    write_records(root, [("dense", 0.0, "n/a", s, 95.0) for s in (1, 2)], config=longer, tag="x")
+    main([str(root)])
+    out, err = capsys.readouterr()
+    [line] = [line for line in err.splitlines() if line.startswith("left out:")]
+    assert line == (
+        "left out: dense run(s) of configuration dense0.0n/ax (2 seed(s)) match no setting of "
+        "synthetic/b (they differ in: train.epochs)"
+    )
+    assert "configurations" not in err  # not shown apart from the dense run it left out
+    expected = "| A | **91.00 ± 1.41** † |\n| B | 89.00 ± 0.00 |\n| dense | 90.00 (n=1) |\n"
+    assert expected in out  # A beats the matching dense (90), not the stray (95)
+    assert "95.00" not in out and "dense [" not in out  # in no table at all
+    paper_table = out.split("best per setting")[0]
+    assert " 0% " not in paper_table and "n/a" not in paper_table
+    result = report(load_records(root), ["markdown"], None, None)
+    assert result["warnings"] == [line]
+    assert list(result["ranking"]["pruner"]) == ["A", "B"]
+    [(key, rows, references)] = accuracy_panels(result["cells"])  # what the plot draws
+    assert key == ("synthetic", "b", "dense") and set(rows["pruner"]) == {"A", "B"}
+    assert list(references["pruner"]) == ["dense"] and list(references["mean"]) == [90.0]
+
+
+def test_dense_is_never_ranked_even_with_two_dense_configurations(tmp_path):
+    """A and B ran 90% for 6 epochs and 98% for 10; dense ran both lengths: each dense run is the
+    reference of the runs it was trained like, labelled apart, and ranked nowhere."""
+    root = write_records(tmp_path, runs=PRUNED, config=TRAINED, tag="6")
+    longer = {**TRAINED, "train": {"epochs": 10, "batch_size": 64}}
+    runs = [("A", 0.98, "dense", 1, 80.0), ("B", 0.98, "dense", 1, 70.0)]
+    write_records(root, runs=runs, config=longer, tag="10")
+    write_records(root, [("dense", 0.0, "n/a", 1, 90.5)], config=TRAINED, tag="d6")
+    write_records(root, [("dense", 0.0, "n/a", 1, 93.0)], config=longer, tag="d10")
+    result = report(load_records(root), ["markdown"], None, None)
+    assert result["warnings"] == [
+        "warning: synthetic/b/n/a/0.0/dense has runs of 2 configurations (dense0.0n/ad10, "
+        "dense0.0n/ad6), shown apart; they differ in: train.epochs"
+    ]
+    table = result["texts"]["paper_table.md"]
+    assert "| pruner | b 90% dense | b 98% dense |\n" in table  # no 0% column of dense's own
+    assert "| A | **91.00 ± 1.41** † | **80.00 (n=1)** |\n" in table
+    assert "| dense [dense0.0n/ad10] | – | 93.00 (n=1) |\n" in table
+    assert "| dense [dense0.0n/ad6] | 90.50 (n=1) | – |\n" in table
+    ranking = result["ranking"]
+    assert list(ranking["pruner"]) == ["A", "B"] and list(ranking["mean_rank"]) == [1.0, 2.0]
+    assert "dense" not in result["texts"]["rankings.md"]
+    cells = result["cells"]
+    assert cells.loc[cells["reference"], "rank"].isna().all()
+    assert not cells.loc[cells["reference"], "win"].any()
+    panels = {key: refs for key, _, refs in accuracy_panels(cells)}
+    assert list(panels) == [("synthetic", "b", "dense")]
+    assert sorted(panels[("synthetic", "b", "dense")]["pruner"]) == [
+        "dense [dense0.0n/ad10]", "dense [dense0.0n/ad6]",
+    ]  # fmt: skip
+
+
+def test_csv_exports_are_tidy_numbers_to_compute_with(tmp_path, capsys):
+    root = write_records(tmp_path / "runs")
+    reference = tmp_path / "published.csv"
+    reference.write_text("dataset,backbone,target_sparsity,init,pruner,accuracy,std,source\n"
+                         "synthetic,b,0.9,dense,A,90.5,0.1,paper\n")  # fmt: skip
+    out = tmp_path / "t"
+    main([str(root), "--format", "csv", "--reference", str(reference), "--out", str(out)])
+    texts = {name: (out / f"{name}.csv").read_text() for name in
+             ("paper_table", "rankings", "costs", "published")}  # fmt: skip
+    for name, text in texts.items():
+        assert not any(mark in text for mark in ("±", "**", "†", "–", "(n=")), name
+    paper, rankings, costs, published = (pd.read_csv(io.StringIO(t)) for t in texts.values())
+    assert list(paper.columns) == [
+        "dataset", "backbone", "init", "target_sparsity", "pruner", "mean", "std", "n", "rank",
+        "win", "beats_dense", "reference", "protocol",
+    ]  # fmt: skip
+    assert len(paper) == 7  # A 2, B 1, C 2 cells; dense under both targets
+    for column, kind in (("mean", "f"), ("std", "f"), ("n", "i"), ("rank", "f"), ("win", "b"),
+                         ("beats_dense", "b"), ("reference", "b")):  # fmt: skip
+        assert paper[column].dtype.kind == kind, column
+    ranked = paper[~paper["reference"]]
+    assert paper.loc[paper["reference"], "rank"].isna().all()
+    mean_ranks = ranked.groupby("pruner")["rank"].mean()
+    assert mean_ranks.to_dict() == {"A": 1.75, "B": 1.5, "C": 2.0}
+    assert rankings.set_index("pruner")["mean_rank"].to_dict() == mean_ranks.to_dict()
+    assert list(rankings["wins"]) == [1, 1, 1] and set(rankings["dataset"]) == {"synthetic"}
+    assert set(ranked.loc[ranked["beats_dense"], "pruner"]) == {"A", "B"}
+    assert ranked["std"].max() == pytest.approx(math.sqrt(2))
+    assert costs["accuracy"].sum() == pytest.approx(91 + 70 + 91 + 80 + 76 + 90)
+    for column in ("inference_flops_fraction", "training_flops_fraction"):
+        assert pd.api.types.is_numeric_dtype(costs[column])
+    [row] = published.itertuples()
+    assert (row.ours, row.published, row.difference) == (91.0, 90.5, pytest.approx(0.5))
+    assert (row.our_protocol, row.published_protocol) == ("fggp_authors", "unknown")
+
+
+def test_packaged_reference_numbers_are_found_by_name(tmp_path, capsys):
+    runs = [("gmp", 0.95, "dense", 1, 94.0)]
+    root = write_records(tmp_path / "runs", runs=runs, backbone="resnet50", dataset="cifar10")
+    main([str(root), "--reference", "granet"])
+    out = capsys.readouterr().out
+    assert "| gmp | resnet50 95% dense | 94.00 | – | 94.52 | -0.52 | fggp_authors ≠ granet |" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(root), "--reference", "nonesuch"])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "nonesuch" in line and "packaged: granet" in line

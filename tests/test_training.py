@@ -3,16 +3,16 @@ momentum exactly zero after every optimizer step, for every pruner and initial s
 
 import pytest
 import torch
-from conftest import SmallConvNet, compose
-from omegaconf import OmegaConf
+from conftest import SmallConvNet, spec
 
 from fggp_repro import trainer
-from fggp_repro.config import OptimConfig, TrainConfig
-from fggp_repro.data import iterations_per_epoch, make_synthetic
+from fggp_repro.data import iterations_per_epoch
+from fggp_repro.datasets.synthetic import make_synthetic
 from fggp_repro.erk import erk_counts
 from fggp_repro.masks import MaskSet
 from fggp_repro.models import build_backbone
-from fggp_repro.pruners import PRUNERS
+from fggp_repro.pruners import FGGP, GMP, Dense
+from fggp_repro.spec import OptimSpec, ScheduleSpec, TrainSpec
 from fggp_repro.trainer import make_optimizer, train
 
 
@@ -22,8 +22,8 @@ def data():
 
 
 def configs(epochs: int = 3):
-    optim = OmegaConf.structured(OptimConfig(lr=0.1, milestones=[2]))
-    run = OmegaConf.structured(TrainConfig(epochs=epochs, batch_size=64, progress=False))
+    optim = OptimSpec(lr=0.1, milestones=[2])
+    run = TrainSpec(epochs=epochs, batch_size=64, progress=False)
     return optim, run
 
 
@@ -74,7 +74,7 @@ def test_run_ends_at_exact_target_with_zero_masked_weights_and_momentum(
     masks = MaskSet.from_model(model)
     optim, run = configs()
     total = run.epochs * iterations_per_epoch(512, run.batch_size, False)
-    pruner = PRUNERS[name](
+    pruner = {"gmp": GMP, "fggp": FGGP}[name](
         masks,
         target_density=0.1,
         total_iterations=total,
@@ -100,7 +100,7 @@ def test_sparse50_start_is_erk_with_exact_counts():
     torch.manual_seed(0)
     model = SmallConvNet()
     masks = MaskSet.from_model(model)
-    pruner = PRUNERS["gmp"](
+    pruner = GMP(
         masks, target_density=0.1, total_iterations=100, initial_density=0.5, seed=7, interval=10
     )
     pruner.at_init(model, [])
@@ -115,7 +115,7 @@ def test_dense_pruner_keeps_every_weight(data):
     model = SmallConvNet()
     masks = MaskSet.from_model(model)
     optim, run = configs(epochs=1)
-    pruner = PRUNERS["dense"](masks, target_density=0.1, total_iterations=8, initial_density=0.5)
+    pruner = Dense(masks, target_density=0.1, total_iterations=8, initial_density=0.5)
     train(model, masks, pruner, data, optim, run, seed=0)
     assert masks.active_count == masks.numel
 
@@ -123,11 +123,11 @@ def test_dense_pruner_keeps_every_weight(data):
 def test_small_model_clearly_beats_chance_on_synthetic_data():
     torch.manual_seed(0)
     data = make_synthetic(1024, 512, seed=1)
-    model = build_backbone(compose("backbone=vgg_tiny").backbone)
+    model = build_backbone(spec("backbone=vgg_tiny").backbone)
     masks = MaskSet.from_model(model)
     _, run = configs(epochs=5)
-    optim = OmegaConf.structured(OptimConfig(milestones=[4]))  # the protocol's lr 0.1
-    pruner = PRUNERS["dense"](masks, target_density=1.0, total_iterations=80)
+    optim = OptimSpec(milestones=[4])  # the protocol's lr 0.1
+    pruner = Dense(masks, target_density=1.0, total_iterations=80)
     outcome = train(model, masks, pruner, data, optim, run, seed=0)
     assert outcome.final_test_acc > 40.0  # chance is 10%
 
@@ -143,10 +143,9 @@ def test_same_seed_same_run(data, name):
         model = SmallConvNet()
         masks = MaskSet.from_model(model)
         optim, run = configs(epochs=2)
-        cfg = compose(f"pruner={name}").pruner
         pruner = build_pruner(
-            cfg, masks, target_density=0.2, total_iterations=16, initial_density=0.5, seed=5,
-            schedule={"interval": 2},
+            spec(f"pruner={name}").pruner, masks, target_density=0.2, total_iterations=16,
+            initial_density=0.5, seed=5, schedule=ScheduleSpec(interval=2),
         )  # fmt: skip
         outcome = train(model, masks, pruner, data, optim, run, seed=5)
         outcomes.append((outcome.final_test_acc, masks.flat_mask(), model.fc.weight.detach()))

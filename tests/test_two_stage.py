@@ -4,11 +4,12 @@ import math
 
 import pytest
 import torch
-from conftest import compose, set_layer_values
+from conftest import set_layer_values, spec
 
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners import FGGP, TwoStage, build_pruner
 from fggp_repro.schedule import cosine_decay
+from fggp_repro.spec import ScheduleSpec
 
 # flat index:    a0    a1    a2    a3    b0    b1
 WEIGHTS = [0.50, -0.10, 0.30, 0.90, 0.20, -0.80]
@@ -132,11 +133,11 @@ def test_every_corner_agrees_with_the_authors_count_on_random_cases(order, polic
 
 def test_fggp_config_is_an_instance_of_the_mechanism(two_linear):
     set_layer_values(two_linear, WEIGHTS, GRADS)
-    cfg = compose("pruner=fggp")
+    cfg = spec("pruner=fggp")
     masks = MaskSet([("a", two_linear.a.weight), ("b", two_linear.b.weight)])
     configured = build_pruner(
         cfg.pruner, masks, target_density=0.1, total_iterations=100, initial_density=1.0,
-        seed=0, schedule={"interval": 10},
+        seed=0, schedule=ScheduleSpec(interval=10),
     )  # fmt: skip
     published = FGGP(masks, rate=0.5, target_density=0.1, total_iterations=100, interval=10)
     for k in range(1, 6):
@@ -153,7 +154,9 @@ def test_fggp_config_is_an_instance_of_the_mechanism(two_linear):
     ],
 )
 def test_the_four_named_corners(name, order, policy):
-    cfg = compose(f"pruner={name}").pruner
+    pruner = spec(f"pruner={name}").pruner
+    assert pruner.target == "fggp_repro.pruners.two_stage.TwoStage"  # one class, four names
+    cfg = pruner.options
     assert (str(cfg.order), str(cfg.rate_policy), cfg.rate) == (order, policy, 0.5)
     assert cfg.final_rate == 0.005
 

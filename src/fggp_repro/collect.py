@@ -1,31 +1,43 @@
-"""Gather result.json records under a directory into one pandas table.
+"""Gather result.json records under a directory into one pandas table, and report on them.
 
 `fggp-repro-table RESULTS_DIR` prints final test accuracy (mean +- std over seeds) and achieved
-sparsity per dataset, backbone, initial state, target and pruner; `--plot FILE` also draws
-accuracy against sparsity, one panel per dataset, backbone and initial state. Seeds are averaged
-only within one configuration (the record's setting_id): runs of the same setting under other
-configurations, or records of older releases without an id, get rows of their own and a
-warning. Unreadable files are named on stderr and skipped; no record is ever changed.
+sparsity per dataset, backbone, initial state, target and pruner, each dataset in a section of
+its own; `--plot FILE` also draws accuracy against sparsity, one panel per dataset, backbone and
+initial state. Seeds are averaged only within one configuration (the record's setting_id): runs
+of the same setting under other configurations, or records of older releases without an id, get
+rows of their own and a warning. Dense training is the reference of the pruned runs it was
+trained like (same data, backbone, optimiser and training length), never ranked; a dense run
+that matches no pruned run is left out, with a warning. Unreadable files are named on stderr
+and skipped; no record is ever changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Hashable
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
 from fggp_repro.errors import ResultsError
-from fggp_repro.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
+from fggp_repro.ranking import REFERENCE, cells, cliques, ranking_table, ranks, significance
 from fggp_repro.records import RESULT_FILE, nearest_existing, read_record
 from fggp_repro.tables import (
     FORMATS,
     comparison,
+    cost_data,
     cost_text,
+    csv_text,
     marked,
     paper_table,
+    paper_table_data,
     protocol_warnings,
+    published_data,
+    ranking_data,
     ranking_text,
     read_reference,
 )  # fmt: skip
@@ -52,10 +64,18 @@ COLUMNS = [
 SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
 LEGACY = "no-id"  # setting_id of records written before run ids existed
 DEFAULT_PROTOCOL = "fggp_authors"  # records written before protocols were named followed it
+UNKNOWN = "unknown"  # the dataset or backbone of a foreign record that names none
 PLOT_FORMATS = (".png", ".pdf", ".svg")
+#: the parts of a config a dense run must share with pruned runs to be their reference: what was
+#: trained on, which network, how it was optimised and for how long, under which protocol
+MATCH_KEYS = ("data", "backbone", "optim", "train.epochs", "train.batch_size", "train.drop_last",
+              "train.bf16", "protocol.name")  # fmt: skip
+#: where the data lie and whether they may be fetched change no result
+MATCH_IGNORED = ("data.root", "data.download")
+_MISSING = object()
 
 
-def load_records(root: Path, warn=print) -> pd.DataFrame:
+def load_records(root: Path, warn: Callable[[str], object] = print) -> pd.DataFrame:
     """One row per result.json below `root` (flat fields only), plus its path."""
     rows = []
     for path in sorted(Path(root).rglob(RESULT_FILE)):
@@ -74,8 +94,11 @@ def load_records(root: Path, warn=print) -> pd.DataFrame:
 
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
     """Completed runs per setting and configuration: accuracy mean, std (NaN for one seed) and
-    seed count; mean achieved sparsity."""
+    seed count; mean achieved sparsity; the configuration (of its first run); and `reference`,
+    true for dense training, so that no later step has to recognise it by its label. A record
+    without a dataset or backbone is put under `unknown`, never mixed into a named one."""
     done = records[records["status"] == "completed"]
+    done = done.fillna({"dataset": UNKNOWN, "backbone": UNKNOWN})  # a section of their own
     grouped = done.groupby([*SETTING, "setting_id"], dropna=False)
     table = grouped.agg(
         acc_mean=("final_test_acc", "mean"),
@@ -86,8 +109,59 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
         training_flops=("training_flops_fraction", "mean"),
         protocol=("protocol", "first"),
         best_after_pruning=("best_test_acc_after_pruning", "mean"),
+        config=("config", "first"),
     )
-    return table.reset_index()
+    table = table.reset_index()
+    table["reference"] = table["pruner"] == REFERENCE
+    return table
+
+
+def comparable(config: dict | None) -> dict[str, object] | None:
+    """The flattened keys of MATCH_KEYS in a run's config; None for a record without one."""
+    if not isinstance(config, dict) or not config:
+        return None
+    return {
+        key: value
+        for key, value in _flatten(config).items()
+        if key not in MATCH_IGNORED and any(key == k or key.startswith(f"{k}.") for k in MATCH_KEYS)
+    }
+
+
+def config_difference(first: dict | None, second: dict | None) -> set[str]:
+    """Keys of two comparable() configs that differ (a key missing from both is equal); none
+    when either record has no config, which then matches on dataset and backbone only."""
+    if first is None or second is None:
+        return set()
+    keys = first.keys() | second.keys()
+    return {k for k in keys if first.get(k, _MISSING) != second.get(k, _MISSING)}
+
+
+def reference_matches(summary: pd.DataFrame) -> tuple[dict[Hashable, list[Hashable]], list[str]]:
+    """For each reference row of the summary (by index), the pruned rows of its dataset and
+    backbone whose configs agree with it on MATCH_KEYS: dense training is only a fair reference
+    for runs trained like it. References that match none are absent from the mapping, and each
+    gets a line naming it and the keys it differs in from the nearest pruned configuration."""
+    configs = {i: comparable(c) for i, c in summary["config"].items()}
+    matches: dict[Hashable, list[Hashable]] = {}
+    lines = []
+    for (dataset, backbone), rows in summary.groupby(["dataset", "backbone"], dropna=False):
+        pruned = list(rows.index[~rows["reference"]])
+        for r in rows.index[rows["reference"]]:
+            differences = [config_difference(configs[r], configs[p]) for p in pruned]
+            matched = [p for p, keys in zip(pruned, differences, strict=True) if not keys]
+            if matched:
+                matches[r] = matched
+                continue
+            nearest = min(map(len, differences), default=0)
+            keys = sorted(set().union(*(d for d in differences if len(d) == nearest)))
+            more = ", ..." if len(keys) > 6 else ""
+            why = f"they differ in: {', '.join(keys[:6])}{more}" if keys else "no pruned runs"
+            lines.append(
+                f"left out: {REFERENCE} run(s) of configuration {rows.loc[r, 'setting_id']} "
+                f"({rows.loc[r, 'seeds']} seed(s)) match no setting of {dataset}/{backbone} "
+                f"({why})"
+            )
+    return matches, lines
 
 
 def label_configurations(summary: pd.DataFrame) -> pd.DataFrame:
@@ -104,16 +178,17 @@ def label_configurations(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def config_warnings(records: pd.DataFrame) -> list[str]:
-    """One line per setting whose completed runs come from several configurations, naming the
-    settings in which they differ."""
-    done = records[records["status"] == "completed"]
+def config_warnings(summary: pd.DataFrame) -> list[str]:
+    """One line per setting of the summary with several configurations, naming the settings in
+    which they differ (give it the summary without the dense runs left out: those are named
+    apart, and were never shown)."""
     lines = []
-    for setting, rows in done.groupby(SETTING, dropna=False):
+    for setting, rows in summary.groupby(SETTING, dropna=False):
         ids = sorted(rows["setting_id"].unique())
         if len(ids) < 2:
             continue
-        configs = [rows[rows["setting_id"] == i]["config"].iloc[0] or {} for i in ids]
+        configs = [rows.loc[rows["setting_id"] == i, "config"].iloc[0] for i in ids]
+        configs = [c if isinstance(c, dict) else {} for c in configs]
         differing = sorted(_differing_keys(configs)) or ["(older records without an id)"]
         lines.append(
             f"warning: {'/'.join(map(str, setting))} has runs of {len(ids)} configurations "
@@ -141,7 +216,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 PROG = "fggp-repro-table"
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     sys.exit(code)
 
@@ -166,37 +241,65 @@ def report(
     expected_seeds: int | None,
     published: pd.DataFrame | None,
 ) -> dict[str, object]:
-    """Every table in every format, and the statistics, for the records given."""
-    summary = label_configurations(summarize(records))
-    table = cells(summary)
+    """Every table in every format, the statistics and the warnings, for the records given.
+
+    Returns `summary` (one row per kept configuration, labelled), `cells` (the paper table's
+    cells with rank, win, beats_dense and reference: what the plots draw), `ranking` (mean
+    ranks per dataset), `texts` (file name -> content: paper_table, rankings, costs and, with
+    `published`, published, in each format; the CSVs are tidy and numeric), `stats` (dataset ->
+    Friedman/Nemenyi result or None) and `warnings` (lines for stderr or a log: configurations
+    shown apart, dense runs left out)."""
+    summary = summarize(records)
+    matches, left_out_lines = reference_matches(summary)
+    left_out = summary["reference"] & ~summary.index.isin(list(matches))
+    summary = summary[~left_out]
+    warnings = [*config_warnings(summary), *left_out_lines]
+    summary = label_configurations(summary)
+    table = cells(summary, matches)
     ranked = ranks(table)
+    table = marked(table, ranked)
     ranking = ranking_table(ranked)
-    expected = expected_seeds or int(table["n"].max())
-    order = list(ranking["pruner"])
     texts: dict[str, str] = {}
     for fmt in formats:
-        texts[f"paper_table{FORMATS[fmt]}"] = paper_table(
-            marked(table, ranked), order, expected, fmt
-        )
-        texts[f"rankings{FORMATS[fmt]}"] = ranking_text(ranking, fmt)
-        texts[f"costs{FORMATS[fmt]}"] = cost_text(summary, fmt)
+        suffix = FORMATS[fmt]
+        if fmt == "csv":
+            texts["paper_table.csv"] = csv_text(paper_table_data(table))
+            texts["rankings.csv"] = csv_text(ranking_data(ranking))
+            texts["costs.csv"] = csv_text(cost_data(summary))
+            if published is not None:
+                texts["published.csv"] = csv_text(published_data(summary, published))
+            continue
+        texts[f"paper_table{suffix}"] = paper_table(table, ranking, expected_seeds, fmt)
+        texts[f"rankings{suffix}"] = ranking_text(ranking, fmt)
+        texts[f"costs{suffix}"] = cost_text(summary, fmt)
         if published is not None:
-            texts[f"published{FORMATS[fmt]}"] = comparison(summary, published, fmt)
-    stats = friedman_nemenyi(ranked)
-    return {"summary": summary, "texts": texts, "stats": stats}  # fmt: skip
+            texts[f"published{suffix}"] = comparison(summary, published, fmt)
+    return {
+        "summary": summary, "cells": table, "ranking": ranking, "texts": texts,
+        "stats": significance(ranked), "warnings": warnings,
+    }  # fmt: skip
 
 
-def significance_line(stats: dict | None) -> str:
-    if stats is None:
-        return "significance: needs at least 3 pruners compared over at least 2 settings"
-    groups = cliques(stats["mean_ranks"], stats["critical_difference"])
-    joined = "; ".join(", ".join(g) for g in groups) or "none"
-    return (
-        f"Friedman over {stats['settings']} settings and {len(stats['pruners'])} pruners: "
-        f"chi2 = {stats['statistic']:.2f}, p = {stats['p_value']:.3g}; Nemenyi critical "
-        f"difference {stats['critical_difference']:.2f} at alpha {stats['alpha']} "
-        f"(not significantly different: {joined})"
-    )
+def significance_line(stats: dict[str, dict | None]) -> str:
+    """One line per dataset (`dataset: ...`): datasets are tested apart, never pooled."""
+    lines = []
+    for dataset, result in stats.items():
+        if result is None:
+            lines.append(
+                f"{dataset}: significance needs at least 3 pruners compared over at least "
+                "2 settings"
+            )
+            continue
+        groups = cliques(result["mean_ranks"], result["critical_difference"])
+        joined = "; ".join(", ".join(g) for g in groups) or "none"
+        lines.append(
+            f"{dataset}: Friedman over {result['settings']} settings and "
+            f"{len(result['pruners'])} pruners: chi2 = {result['statistic']:.2f}, "
+            f"p = {result['p_value']:.3g}; Nemenyi critical difference "
+            f"{result['critical_difference']:.2f} at alpha {result['alpha']} "
+            f"(not significantly different: {joined})"
+        )
+    return "\n".join(lines) or "significance: no ranked cells"
 
 
 def write_report(result: dict, out: Path) -> list[Path]:
@@ -212,13 +315,54 @@ def write_report(result: dict, out: Path) -> list[Path]:
     stats = result["stats"]
     write_json_atomic(out / "significance.json", stats)
     written.append(out / "significance.json")
-    plot_accuracy(result["summary"], out / "accuracy.png")
+    plot_accuracy(result["cells"], out / "accuracy.png")
     written.append(out / "accuracy.png")
-    if stats is not None:
-        groups = cliques(stats["mean_ranks"], stats["critical_difference"])
+    if any(s is not None for s in stats.values()):
+        groups = {
+            d: cliques(s["mean_ranks"], s["critical_difference"])
+            for d, s in stats.items()
+            if s is not None
+        }
         plot_critical_difference(stats, groups, out / "ranks.png")
         written.append(out / "ranks.png")
     return written
+
+
+def packaged_references() -> dict[str, Traversable]:
+    """Reference CSVs installed with the package, by name: the file name without `.csv`, and
+    its part before the first `_` (`granet` for granet_cifar10.csv) where no other file shares
+    it."""
+    files = sorted(
+        (f for f in (resources.files("fggp_repro") / "reference").iterdir()
+         if f.name.endswith(".csv")),
+        key=lambda f: f.name,
+    )  # fmt: skip
+    names = {f.name.removesuffix(".csv"): f for f in files}
+    short = [name.split("_")[0] for name in names]
+    for name, file in list(names.items()):
+        prefix = name.split("_")[0]
+        if short.count(prefix) == 1:
+            names.setdefault(prefix, file)
+    return dict(sorted(names.items()))
+
+
+def load_reference(reference: str) -> pd.DataFrame:
+    """`--reference`: a CSV file, or else the name of a packaged one; exit 2 with one line
+    (listing the packaged names) when it is neither, or is not a table of published cells."""
+    known = packaged_references()
+    path = Path(reference)
+    if not path.is_file() and reference not in known:
+        fail(
+            f"no such reference file or packaged reference: {reference} "
+            f"(packaged: {', '.join(known) or 'none'})"
+        )
+    try:
+        if path.is_file():
+            return read_reference(path)
+        with resources.as_file(known[reference]) as packaged:
+            return read_reference(packaged)
+    except ValueError as error:
+        fail(str(error))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,7 +376,10 @@ def main(argv: list[str] | None = None) -> None:
         help="table formats (default: markdown)",
     )
     parser.add_argument("--out", type=Path, help="write tables, statistics and plots here")
-    parser.add_argument("--reference", type=Path, help="CSV of published cells to compare with")
+    parser.add_argument(
+        "--reference",
+        help="published cells to compare with: a CSV file, or a packaged name (granet)",
+    )
     parser.add_argument("--expected-seeds", type=int, help="mark cells with fewer seeds (n=k)")
     parser.add_argument("--plot", type=Path, help="also draw accuracy vs sparsity to this file")
     args = parser.parse_args(argv)  # fmt: skip
@@ -242,14 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         check_output_file(args.plot, PLOT_FORMATS)
     if args.out is not None and not nearest_existing(args.out.absolute()).is_dir():
         fail(f"--out {args.out}: {nearest_existing(args.out.absolute())} is a file")
-    published = None
-    if args.reference is not None:
-        if not args.reference.is_file():
-            fail(f"no such reference file: {args.reference}")
-        try:
-            published = read_reference(args.reference)
-        except ValueError as error:
-            fail(str(error))
+    published = None if args.reference is None else load_reference(args.reference)
     records = load_records(args.root, warn=lambda line: print(line, file=sys.stderr))
     if records.empty:
         fail(f"no result records under {args.root}", code=1)
@@ -258,9 +398,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"not completed ({row['status']}): {row['path']}", file=sys.stderr)
     if len(failed) == len(records):
         fail(f"none of the {len(records)} run(s) under {args.root} completed", code=1)
-    for line in config_warnings(records):
-        print(line, file=sys.stderr)
     result = report(records, args.format, args.expected_seeds, published)
+    for line in result["warnings"]:
+        print(line, file=sys.stderr)
     if args.out is not None:
         for path in write_report(result, args.out):
             print(f"written: {path}")
@@ -275,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
         from fggp_repro.plots import plot_accuracy
 
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_accuracy(result["summary"], args.plot)
+        plot_accuracy(result["cells"], args.plot)
         print(f"plot: {args.plot}")
 
 

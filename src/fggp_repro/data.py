@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fggp_repro.dataset_facts import CIFAR10_MEAN, CIFAR10_STD, kept_after_holdout
-from fggp_repro.errors import DataError
-
-CIFAR10_FILES = "cifar-10-batches-py"
+from fggp_repro.datasets.base import DataOptions, kept_after_holdout
+from fggp_repro.spec import PluginSpec
 
 
 @dataclass
@@ -32,8 +28,9 @@ class ImageData:
     test_y: Tensor
     num_classes: int
     synthetic: bool
-    mean: tuple[float, ...] = CIFAR10_MEAN
-    std: tuple[float, ...] = CIFAR10_STD
+    # until load_data sets the dataset's own: CIFAR-10's (datasets.cifar.CIFAR10_MEAN, _STD)
+    mean: tuple[float, ...] = (0.4914, 0.4822, 0.4465)
+    std: tuple[float, ...] = (0.2470, 0.2435, 0.2616)
     padding_mode: str = "zeros"
     _affine: tuple[Tensor, Tensor] | None = field(default=None, init=False, repr=False)
 
@@ -53,76 +50,18 @@ class ImageData:
         return replace(self, **moved)
 
 
-def load_data(cfg: Any) -> ImageData:
-    """Load the dataset a `data` config names, with its normalisation, crop padding and held-out
-    tail applied."""
-    if cfg.name == "cifar10":
-        data = load_cifar10(Path(cfg.root), download=cfg.download)
-    elif cfg.name == "synthetic":
-        data = make_synthetic(
-            cfg.train_size, cfg.test_size, cfg.noise, cfg.data_seed, contrast=cfg.contrast
-        )
-    else:
-        raise DataError(f"unknown dataset '{cfg.name}'")
-    kept = kept_after_holdout(data.train_x.shape[0], cfg.get("holdout", 0.0))
+def load_data(spec: PluginSpec) -> ImageData:
+    """Load the dataset a data spec names (its loader gets the options that are its own), then
+    apply what every dataset shares: the normalisation, crop padding and held-out tail."""
+    options = spec.options
+    shared = {f.name for f in fields(DataOptions)}
+    own = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in shared}
+    data = spec.builder(**own)
+    kept = kept_after_holdout(data.train_x.shape[0], options.holdout)
     return replace(
         data, train_x=data.train_x[:kept], train_y=data.train_y[:kept],
-        mean=tuple(cfg.get("mean", CIFAR10_MEAN)), std=tuple(cfg.get("std", CIFAR10_STD)),
-        padding_mode=str(cfg.get("padding", "zeros")),
+        mean=tuple(options.mean), std=tuple(options.std), padding_mode=str(options.padding),
     )  # fmt: skip
-
-
-def load_cifar10(root: Path, download: bool = False) -> ImageData:
-    """CIFAR-10 through torchvision; a missing copy offline is a one-line DataError."""
-    from torchvision.datasets import CIFAR10
-
-    if not download and not (root / CIFAR10_FILES).is_dir():
-        raise DataError(
-            f"CIFAR-10 not found: expected {root.resolve() / CIFAR10_FILES}/ "
-            "(unpack cifar-10-python.tar.gz there, set data.root=<dir>, or add data.download=true)"
-        )
-    try:
-        train = CIFAR10(str(root), train=True, download=download)
-        test = CIFAR10(str(root), train=False, download=download)
-    except (OSError, RuntimeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"CIFAR-10 could not be loaded from {root.resolve()}: {reason}") from None
-
-    def as_tensors(split: Any) -> tuple[Tensor, Tensor]:
-        images = torch.from_numpy(split.data).permute(0, 3, 1, 2).contiguous()
-        return images, torch.tensor(split.targets, dtype=torch.int64)
-
-    train_x, train_y = as_tensors(train)
-    test_x, test_y = as_tensors(test)
-    return ImageData(train_x, train_y, test_x, test_y, num_classes=10, synthetic=False)
-
-
-def make_synthetic(
-    train_size: int,
-    test_size: int,
-    noise: float = 0.45,
-    seed: int = 0,
-    num_classes: int = 10,
-    contrast: float = 0.2,
-) -> ImageData:
-    """CIFAR-shaped images: a smooth random colour template per class plus pixel noise.
-
-    Smooth templates survive the random crop and flip, so a small CNN learns the task well above
-    chance within a few epochs, while noise keeps it from being trivial.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(num_classes, 3, 4, 4, generator=generator)
-    smooth = F.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
-    templates = 0.5 + contrast * (smooth - 0.5)
-
-    def draw(n: int) -> tuple[Tensor, Tensor]:
-        labels = torch.randint(num_classes, (n,), generator=generator)
-        pixels = templates[labels] + noise * torch.randn(n, 3, 32, 32, generator=generator)
-        return (pixels.clamp(0, 1) * 255).round().to(torch.uint8), labels
-
-    train_x, train_y = draw(train_size)
-    test_x, test_y = draw(test_size)
-    return ImageData(train_x, train_y, test_x, test_y, num_classes=num_classes, synthetic=True)
 
 
 def random_crop_flip(

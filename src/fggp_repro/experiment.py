@@ -1,5 +1,5 @@
-"""One experiment: a config in, a trained network and a result.json out. No Hydra in here, so it
-runs the same from the command line, a sweep launcher, a SLURM job or a notebook."""
+"""One experiment: a RunSpec in, a trained network and a result.json out. No Hydra in here, so
+it runs the same from the command line, a sweep launcher, a SLURM job or a notebook."""
 
 from __future__ import annotations
 
@@ -14,19 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from fggp_repro.checkpoint import load_latest, save_checkpoint, to_bytes
-from fggp_repro.config import (
-    INITIAL_DENSITY,
-    CompileMode,
-    DensityBase,
-    Init,
-    pruner_traits,
-    total_iterations,
-    validate,
-)
+from fggp_repro.checks import total_iterations, validate
 from fggp_repro.data import load_data
 from fggp_repro.devices import choose_device
 from fggp_repro.errors import ConfigError, UserError
@@ -44,6 +35,7 @@ from fggp_repro.records import (
     write_atomic,
     write_json_atomic,
 )  # fmt: skip
+from fggp_repro.spec import INITIAL_DENSITY, CompileMode, RunSpec
 from fggp_repro.trainer import (
     Preempted,
     StopRequest,
@@ -64,7 +56,9 @@ class RunFailed(Exception):
     """Training started and failed; a failed record was written where that was possible."""
 
 
-def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) -> dict[str, Any]:
+def run_experiment(
+    spec: RunSpec, output_dir: Path, stop: StopRequest | None = None
+) -> dict[str, Any]:
     """Validate, train (resuming from the newest intact checkpoint), and write
     `output_dir/result.json`; return the record.
 
@@ -75,10 +69,10 @@ def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) 
     record or resumes from its checkpoint. A stop request checkpoints the run and raises
     Preempted.
     """
-    validate(cfg)
+    validate(spec)
     result_path = output_dir / RESULT_FILE
-    previous = existing_record(result_path, run_id(cfg), cfg.skip_completed)
-    if cfg.skip_completed and previous is not None and previous.get("status") == "completed":
+    previous = existing_record(result_path, run_id(spec), spec.skip_completed)
+    if spec.skip_completed and previous is not None and previous.get("status") == "completed":
         log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
         return previous
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -87,21 +81,21 @@ def run_experiment(cfg: Any, output_dir: Path, stop: StopRequest | None = None) 
         log.info("another process is training this run; waiting for it to end: %s", output_dir)
 
     with exclusive(output_dir, on_wait=waiting):
-        previous = existing_record(result_path, run_id(cfg), cfg.skip_completed)
+        previous = existing_record(result_path, run_id(spec), spec.skip_completed)
         completed_before = previous is not None and previous.get("status") == "completed"
-        if cfg.skip_completed and completed_before:
+        if spec.skip_completed and completed_before:
             log.info("completed by the other process, kept: %s", result_path)
             return previous
-        device, lease = choose_device(cfg.train.device)
+        device, lease = choose_device(spec.train.device)
         try:
-            return _train(cfg, output_dir, device, stop, completed_before)
+            return _train(spec, output_dir, device, stop, completed_before)
         finally:
             if lease is not None:
                 lease.release()
 
 
 def _train(
-    cfg: Any,
+    spec: RunSpec,
     output_dir: Path,
     device: torch.device,
     stop: StopRequest | None,
@@ -109,68 +103,68 @@ def _train(
 ) -> dict[str, Any]:
     result_path = output_dir / RESULT_FILE
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device={cfg.train.device} but CUDA is not available here")
-    torch.manual_seed(cfg.seed)
-    set_determinism(cfg.train.deterministic)
-    data = load_data(cfg.data).to(device)
-    model = build_backbone(cfg.backbone, data.num_classes).to(device)
-    channels_last = cfg.train.channels_last
+        raise UserError(f"train.device={spec.train.device} but CUDA is not available here")
+    torch.manual_seed(spec.seed)
+    set_determinism(spec.train.deterministic)
+    data = load_data(spec.data).to(device)
+    model = build_backbone(spec.backbone, data.num_classes).to(device)
+    channels_last = spec.train.channels_last
     if channels_last is None:
         channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     masks = MaskSet.from_model(
-        model, cfg.masking.keep_first_conv_dense, DensityBase(cfg.masking.density_base).value
+        model, spec.masking.keep_first_conv_dense, spec.masking.density_base.value
     )
-    if pruner_traits(cfg.pruner).uses_target:
-        check_reachable(masks, 1.0 - cfg.sparsity, cfg.masking.density_base)
+    if spec.pruner.builder.traits.uses_target:
+        check_reachable(masks, 1.0 - spec.sparsity, spec.masking.density_base)
     pruner = build_pruner(
-        cfg.pruner,
+        spec.pruner,
         masks,
-        target_density=1.0 - cfg.sparsity,
-        total_iterations=total_iterations(cfg),
-        initial_density=INITIAL_DENSITY[Init(cfg.init)],
-        seed=cfg.seed,
-        schedule=cfg.schedule,
+        target_density=1.0 - spec.sparsity,
+        total_iterations=total_iterations(spec),
+        initial_density=INITIAL_DENSITY[spec.init],
+        seed=spec.seed,
+        schedule=spec.schedule,
     )
-    state = TrainState(model, masks, pruner, cfg.optim, cfg.seed)
+    state = TrainState(model, masks, pruner, spec.optim, spec.seed)
     if channels_last:
         state.memory_format = torch.channels_last
-    compile_mode = compile_mode_for(CompileMode(cfg.train.compile), device)
+    compile_mode = compile_mode_for(spec.train.compile, device)
     if compile_mode is not CompileMode.none:
         state.compile(compile_mode.value)
-    record = _base_record(cfg, data.synthetic, model, masks, device)
+    record = _base_record(spec, data.synthetic, model, masks, device)
     record.update(compile=compile_mode.value, channels_last=channels_last)
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
     if not resume(state, checkpoint_dir):
-        state.begin(data, cfg.train.batch_size)
+        state.begin(data, spec.train.batch_size)
         running_metrics.unlink(missing_ok=True)
     else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
         write_atomic(running_metrics, _jsonl(state.history))
     log.info(
         "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
-        cfg.backbone.name, cfg.pruner.name, record["target_sparsity"], record["init"],
-        record["dataset"], total_iterations(cfg), record["run_id"],
+        spec.backbone.name, spec.pruner.name, record["target_sparsity"], record["init"],
+        record["dataset"], total_iterations(spec), record["run_id"],
     )  # fmt: skip
 
     def checkpoint(state: TrainState) -> None:
         save_checkpoint(
-            checkpoint_dir, state.state_dict(), state.iteration, max(cfg.checkpoint.keep, 1)
+            checkpoint_dir, state.state_dict(), state.iteration, max(spec.checkpoint.keep, 1)
         )
 
     def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
-        every = cfg.checkpoint.every
-        if every and state.epoch % every == 0 and state.epoch < cfg.train.epochs:
+        every = spec.checkpoint.every
+        if every and state.epoch % every == 0 and state.epoch < spec.train.epochs:
             checkpoint(state)
         with running_metrics.open("a") as handle:
             handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
-        if cfg.train.progress:
+        if spec.train.progress:
             tqdm.write(epoch_line(row))
 
     try:
-        outcome = run(state, data, cfg.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
+        outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
     except Preempted:
         raise
     except Exception as error:  # whatever stops training: recorded with its traceback
@@ -188,7 +182,7 @@ def _train(
             f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
         ) from error
 
-    record.update(flops_record(model, masks, state, cfg))
+    record.update(flops_record(model, masks, state, spec))
     record.update(
         status="completed",
         final_test_acc=outcome.final_test_acc,
@@ -199,17 +193,21 @@ def _train(
         train_seconds=outcome.train_seconds,
         images_per_second=outcome.images_per_second,
     )
-    if cfg.protocol.best_test_after_pruning:
+    if spec.protocol.best_test_after_pruning:
         record.update(
-            best_after_pruning(state.history, cfg.schedule.end_fraction, cfg.train.epochs)
+            best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
         )
-    if cfg.checkpoint.save_model:
+    # a record never describes files of another run: the earlier record goes before its files
+    result_path.unlink(missing_ok=True)
+    if spec.checkpoint.save_model:
         final = {
             "model": model.state_dict(),
             "mask_names": masks.names,
             "masks": masks.state_dict(),
         }
         write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
+    else:
+        (output_dir / MODEL_FILE).unlink(missing_ok=True)
     running_metrics.replace(output_dir / METRICS_FILE)
     write_json_atomic(result_path, record)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -317,7 +315,7 @@ def achieved_sparsities(masks: MaskSet, conv_linear: int) -> dict[str, float]:
 
 
 def flops_record(
-    model: torch.nn.Module, masks: MaskSet, state: TrainState, cfg: Any
+    model: torch.nn.Module, masks: MaskSet, state: TrainState, spec: RunSpec
 ) -> dict[str, float]:
     """Inference FLOPs of the final network and training FLOPs of the run, absolute (per image
     for inference) and as a fraction of dense training (see fggp_repro.flops)."""
@@ -335,7 +333,7 @@ def flops_record(
     full = sum(dense.values())
     final = network_flops(dense, densities(masks.layer_active_counts()))
     training = training_flops(
-        dense, events, state.iteration, images, pruner_traits(cfg.pruner).reads_dense_gradient,
+        dense, events, state.iteration, images, spec.pruner.builder.traits.reads_dense_gradient,
         [t - 1 for t, _ in events[1:]],
     )  # fmt: skip
     return {
@@ -351,21 +349,21 @@ def _jsonl(rows: Iterable[dict[str, Any]]) -> Iterable[bytes]:
 
 
 def _base_record(
-    cfg: Any, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device: torch.device
+    spec: RunSpec, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device: torch.device
 ) -> dict[str, Any]:
-    traits = pruner_traits(cfg.pruner)
+    traits = spec.pruner.builder.traits
     return {
         "status": "running",
-        "run_id": run_id(cfg),
-        "setting_id": setting_id(cfg),
-        "backbone": cfg.backbone.name,
-        "pruner": cfg.pruner.name,
-        "target_sparsity": cfg.sparsity if traits.uses_target else 0.0,
-        "init": Init(cfg.init).value if traits.uses_initial_state else "n/a",
-        "seed": cfg.seed,
-        "dataset": cfg.data.name,
+        "run_id": run_id(spec),
+        "setting_id": setting_id(spec),
+        "backbone": spec.backbone.name,
+        "pruner": spec.pruner.name,
+        "target_sparsity": spec.sparsity if traits.uses_target else 0.0,
+        "init": spec.init.value if traits.uses_initial_state else "n/a",
+        "seed": spec.seed,
+        "dataset": spec.data.name,
         "synthetic_data": synthetic,
-        "protocol": cfg.protocol.name,
+        "protocol": spec.protocol.name,
         "final_test_acc": None,
         "achieved_sparsity": None,
         "achieved_sparsity_conv_linear": None,
@@ -373,10 +371,10 @@ def _base_record(
         "params_total": sum(p.numel() for p in model.parameters()),
         "params_prunable": masks.numel,
         "params_conv_linear": conv_linear_parameter_count(model),
-        "density_base": DensityBase(cfg.masking.density_base).value,
-        "epochs": cfg.train.epochs,
+        "density_base": spec.masking.density_base.value,
+        "epochs": spec.train.epochs,
         "train_seconds": None,
         "images_per_second": None,
         **environment(device),
-        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+        "config": spec.config,
     }

@@ -26,12 +26,12 @@ import hashlib
 import json
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from fggp_repro.config import pruner_traits, unused_pruner_options
+from fggp_repro.spec import RunSpec
 
 #: bump when a change of the code makes earlier records incomparable with new ones
-IDENTITY_VERSION = 2  # 2: the ablation corners counted as the authors count them
+#: 2: the ablation corners counted as the authors count them; 3: plugins named by `_target_`,
+#: every option of a plugin in the config (defaults included)
+IDENTITY_VERSION = 3
 IGNORED = (
     "output_root", "skip_completed", "checkpoint", "train.progress", "train.device",
     "train.deterministic", "train.compile", "train.channels_last",
@@ -40,12 +40,11 @@ IGNORED = (
 ID_LENGTH = 10
 
 
-def identity(cfg: DictConfig) -> dict[str, Any]:
+def identity(spec: RunSpec) -> dict[str, Any]:
     """The settings that define the experiment (see the module docstring)."""
-    traits = pruner_traits(cfg.pruner)
-    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    assert isinstance(tree, dict)
-    tree = copy.deepcopy(tree)
+    pruner = spec.pruner.builder
+    traits = pruner.traits
+    tree = copy.deepcopy(spec.config)
     tree.pop("hydra", None)
     for dotted in IGNORED:
         _drop(tree, dotted)
@@ -53,9 +52,9 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
         tree.pop("sparsity", None)
     if not traits.uses_initial_state:
         tree.pop("init", None)
-    if not traits.uses_schedule and not cfg.protocol.best_test_after_pruning:
+    if not traits.uses_schedule and not spec.protocol.best_test_after_pruning:
         tree.pop("schedule", None)  # kept where it sets the window of the best-after figure
-    for option in unused_pruner_options(cfg.pruner):
+    for option in pruner.unused_options(spec.pruner.options):
         tree["pruner"].pop(option, None)
     return {"identity_version": IDENTITY_VERSION, **tree}
 
@@ -65,26 +64,26 @@ def digest(tree: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
 
 
-def run_id(cfg: DictConfig) -> str:
-    return digest(identity(cfg))
+def run_id(spec: RunSpec) -> str:
+    return digest(identity(spec))
 
 
-def setting_id(cfg: DictConfig) -> str:
+def setting_id(spec: RunSpec) -> str:
     """The id of the experiment without its seed: the runs a table averages together."""
-    tree = identity(cfg)
+    tree = identity(spec)
     tree.pop("seed", None)
     return digest(tree)
 
 
-def run_subdir(cfg: DictConfig) -> str:
+def run_subdir(spec: RunSpec) -> str:
     """Where a run lives below output_root: the readable axis levels, then the seed and the run
     id. Derived from the config alone, so a requeued or repeated job finds its directory again;
     axes the pruner has no use for are left out, as in its record."""
-    traits = pruner_traits(cfg.pruner)
-    parts = [cfg.data.name, cfg.backbone.name, cfg.pruner.name]
-    parts += [f"s{cfg.sparsity}"] if traits.uses_target else []
-    parts += [str(cfg.init)] if traits.uses_initial_state else []
-    return "/".join([*parts, f"seed{cfg.seed}-{run_id(cfg)}"])
+    traits = spec.pruner.builder.traits
+    parts = [spec.data.name, spec.backbone.name, spec.pruner.name]
+    parts += [f"s{spec.sparsity}"] if traits.uses_target else []
+    parts += [str(spec.init)] if traits.uses_initial_state else []
+    return "/".join([*parts, f"seed{spec.seed}-{run_id(spec)}"])
 
 
 def _drop(tree: dict[str, Any], dotted: str) -> None:

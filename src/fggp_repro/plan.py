@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,12 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fggp_repro.config import validate
-from fggp_repro.errors import DataError, ResultsError, UserError
+from fggp_repro.compose import to_spec
+from fggp_repro.errors import ResultsError, UserError
 from fggp_repro.identity import run_id, run_subdir
 from fggp_repro.records import CHECKPOINT_DIRECTORY as CHECKPOINTS
 from fggp_repro.records import RESULT_FILE, existing_record, nearest_existing
+from fggp_repro.spec import RunSpec
 
 #: a job's state on disk
 COMPLETED, FAILED, INTERRUPTED, MISSING = "completed", "failed", "interrupted", "missing"
@@ -34,14 +34,14 @@ COMPLETED, FAILED, INTERRUPTED, MISSING = "completed", "failed", "interrupted", 
 @dataclass
 class Job:
     overrides: list[str]
-    cfg: DictConfig
+    spec: RunSpec
     run_dir: Path
     status: str
     reason: str = ""
 
     @property
     def needs_run(self) -> bool:
-        return self.status != COMPLETED or not self.cfg.skip_completed
+        return self.status != COMPLETED or not self.spec.skip_completed
 
 
 def expand(
@@ -73,17 +73,16 @@ def plan_jobs(
     environment_checked: set[str] = set()
     for overrides in job_overrides:
         try:
-            cfg = compose(list(overrides))
-            validate(cfg)
+            spec = to_spec(compose(list(overrides)))
             checks = (check_output_root, check_data, check_device) if check_environment else ()
             for check in checks:
-                key = f"{check.__name__}:{_container_key(cfg)}"
+                key = f"{check.__name__}:{_environment_key(spec)}"
                 if key not in environment_checked:
-                    check(cfg)
+                    check(spec)
                     environment_checked.add(key)
-            run_dir = Path(cfg.output_root) / run_subdir(cfg)
+            run_dir = Path(spec.output_root) / run_subdir(spec)
             if run_dir not in jobs:
-                jobs[run_dir] = Job(list(overrides), cfg, run_dir, *status(cfg, run_dir))
+                jobs[run_dir] = Job(list(overrides), spec, run_dir, *status(spec, run_dir))
         except UserError as error:
             problems[str(error)] = None
         except (HydraException, OmegaConfBaseException) as error:  # composition errors
@@ -91,9 +90,9 @@ def plan_jobs(
     return list(jobs.values()), list(problems)
 
 
-def status(cfg: DictConfig, run_dir: Path) -> tuple[str, str]:
+def status(spec: RunSpec, run_dir: Path) -> tuple[str, str]:
     """(status, reason) of a run on disk; a corrupt or foreign record is a ResultsError."""
-    record = existing_record(run_dir / RESULT_FILE, run_id(cfg), cfg.skip_completed)
+    record = existing_record(run_dir / RESULT_FILE, run_id(spec), spec.skip_completed)
     if record is not None and record.get("status") == COMPLETED:
         return COMPLETED, ""
     if (run_dir / CHECKPOINTS).is_dir():
@@ -110,7 +109,7 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[str], bool]:
     ended: dict[str, int] = {}
     for job in jobs:
         try:
-            state, reason = status(job.cfg, job.run_dir)
+            state, reason = status(job.spec, job.run_dir)
         except ResultsError as error:
             state, reason = FAILED, str(error)
         ended[state] = ended.get(state, 0) + 1
@@ -122,9 +121,9 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[str], bool]:
     return [f"sweep of {len(jobs)} run(s): {counts}", *lines], ok
 
 
-def check_output_root(cfg: DictConfig) -> None:
+def check_output_root(spec: RunSpec) -> None:
     """output_root must be (or be creatable as) a writable directory."""
-    check_writable_directory(Path(cfg.output_root), "output_root")
+    check_writable_directory(Path(spec.output_root), "output_root")
 
 
 def check_writable_directory(directory: Path, key: str) -> None:
@@ -150,29 +149,13 @@ def check_writable_directory(directory: Path, key: str) -> None:
         probe.rmdir()
 
 
-def check_data(cfg: DictConfig) -> None:
-    """CIFAR-10 must be there, or be downloaded now: once, before any job, and without leaving
-    empty folders behind if that fails."""
-    if cfg.data.name != "cifar10":
-        return
-    from fggp_repro.data import CIFAR10_FILES, load_cifar10
-
-    root = Path(cfg.data.root)
-    if (root / CIFAR10_FILES).is_dir():
-        return
-    if not cfg.data.download:
-        load_cifar10(root, download=False)  # raises the DataError that says where to put it
-    created = [p for p in [root, *root.parents] if not p.exists()]
-    try:
-        load_cifar10(root, download=True)
-    except DataError:
-        if created:  # the outermost folder this download made, with whatever it left
-            shutil.rmtree(created[-1], ignore_errors=True)
-        raise
+def check_data(spec: RunSpec) -> None:
+    """The dataset's files must be there, or be downloaded now: once, before any job."""
+    spec.data.options.ensure_available()
 
 
-def check_device(cfg: DictConfig) -> None:
-    name = cfg.train.device
+def check_device(spec: RunSpec) -> None:
+    name = spec.train.device
     if not name.startswith("cuda"):
         return
     import torch
@@ -192,5 +175,5 @@ def _sweep_value(value: Any) -> str:
     return str(value)
 
 
-def _container_key(cfg: DictConfig) -> str:
-    return f"{cfg.output_root}|{cfg.data}|{cfg.train.device}"
+def _environment_key(spec: RunSpec) -> str:
+    return f"{spec.output_root}|{spec.data}|{spec.train.device}"

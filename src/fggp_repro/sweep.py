@@ -1,5 +1,6 @@
 """The planned sweep behind `fggp-repro --multirun` (the `planned` Hydra sweeper): expand, check
-every job, launch what is missing through the configured launcher, then account for it."""
+every job, launch what is missing through the configured launcher, account for it, and write the
+tables of everything under the sweep's root. The exit code is returned, never kept aside."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from fggp_repro.compose import describe_error, job_composer
 from fggp_repro.plan import Job, expand, plan_jobs, summarize
 
 log = logging.getLogger("fggp-repro")
@@ -23,8 +23,6 @@ PROG = "fggp-repro"
 def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
     """Plan, check, launch and summarise; return the process exit code (0, 1 or 2)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    from fggp_repro.cli import describe_error, job_composer
 
     parser = OverridesParser.create(config_loader=sweeper.hydra_context.config_loader)
 
@@ -50,28 +48,28 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
         sweeper.launcher.launch([job.overrides for job in todo], initial_job_idx=0)
     lines, ok = summarize(jobs)
     print("\n".join(lines), file=sys.stderr if not ok else sys.stdout)
+    write_tables(Path(sweeper.config.hydra.sweep.dir))
     return 0 if ok else 1
 
 
-class WriteTables(Callback):
-    """At the end of a multirun: the paper table, rankings, statistics and plots of every record
-    under the sweep's root, into <root>/tables/."""
+def write_tables(root: Path) -> None:
+    """The paper table, rankings, statistics and plots of every record under the sweep's root
+    (this sweep's runs and any earlier ones), into <root>/tables/."""
+    from fggp_repro.collect import load_records, report, significance_line, write_report
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from fggp_repro.collect import load_records, report, significance_line, write_report
-
-        root = Path(config.hydra.sweep.dir)
-        if config.hydra.sweeper.get("dry_run", False) or not root.is_dir():
-            return  # a dry run writes nothing
-        records = load_records(root, warn=log.warning)
-        if records.empty or not (records["status"] == "completed").any():
-            return
-        result = report(records, ["markdown", "latex", "csv"], None, None)
-        write_report(result, root / "tables")
-        log.info("tables of %s written to %s", root, root / "tables")
-        print(result["texts"]["paper_table.md"])
-        print(result["texts"]["rankings.md"])
-        print(significance_line(result["stats"]))
+    if not root.is_dir():
+        return
+    records = load_records(root, warn=log.warning)
+    if records.empty or not (records["status"] == "completed").any():
+        return
+    result = report(records, ["markdown", "latex", "csv"], None, None)
+    for line in result["warnings"]:
+        log.warning(line)
+    write_report(result, root / "tables")
+    log.info("tables of %s written to %s", root, root / "tables")
+    print(result["texts"]["paper_table.md"])
+    print(result["texts"]["rankings.md"])
+    print(significance_line(result["stats"]))
 
 
 def print_plan(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> None:
@@ -91,7 +89,8 @@ def print_plan(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> None:
     elif todo:
         print(
             "no time estimate: set hydra.sweeper.epoch_seconds.<backbone>=<seconds per epoch> "
-            "for " + ", ".join(sorted({job.cfg.backbone.name for job in todo}))
+            "(+hydra.sweeper... for a backbone of your own) for "
+            + ", ".join(sorted({job.spec.backbone.name for job in todo}))
         )
 
 
@@ -99,10 +98,10 @@ def estimated_hours(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> 
     """Sum of epochs x seconds per epoch of each job's backbone; None if one is unknown."""
     total = 0.0
     for job in jobs:
-        seconds = epoch_seconds.get(job.cfg.backbone.name)
+        seconds = epoch_seconds.get(job.spec.backbone.name)
         if seconds is None:
             return None
-        total += job.cfg.train.epochs * seconds
+        total += job.spec.train.epochs * seconds
     return total / 3600
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from fggp_repro.data import ImageData, iterations_per_epoch, train_batches
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
+from fggp_repro.spec import OptimSpec, TrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def set_determinism(deterministic: bool) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def make_optimizer(model: nn.Module, optim_cfg: Any) -> torch.optim.SGD:
+def make_optimizer(model: nn.Module, optim_cfg: OptimSpec) -> torch.optim.SGD:
     return torch.optim.SGD(
         model.parameters(),
         lr=optim_cfg.lr,
@@ -84,7 +85,9 @@ class EpochProgress:
 class TrainState:
     """Model, optimizer, LR schedule, masks, pruner, counters and generators of one run."""
 
-    def __init__(self, model: nn.Module, masks: MaskSet, pruner: Pruner, optim_cfg: Any, seed: int):
+    def __init__(
+        self, model: nn.Module, masks: MaskSet, pruner: Pruner, optim_cfg: OptimSpec, seed: int
+    ):
         device = next(model.parameters()).device
         self.model, self.masks, self.pruner = model, masks, pruner
         self.optimizer = make_optimizer(model, optim_cfg)
@@ -129,11 +132,11 @@ class TrainState:
             self.masks.apply_(self.optimizer, skip_when_dense=False)
 
         options = {} if mode == "default" else {"mode": mode}
-        self.forward_loss = _eager_if_compiling_fails(
-            torch.compile(self._forward_loss, backend=backend, **options), self._forward_loss
+        self.forward_loss = _eager_where_compiling_fails(
+            torch.compile(self._forward_loss, backend=backend, **options)
         )
-        self.update = _eager_if_compiling_fails(
-            torch.compile(update, backend=backend, **options), self._update
+        self.update = _eager_where_compiling_fails(
+            torch.compile(update, backend=backend, **options)
         )
 
     def begin(self, data: ImageData, batch_size: int) -> None:
@@ -241,7 +244,7 @@ EpochCallback = Callable[[TrainState, dict[str, Any]], None]
 def run(
     state: TrainState,
     data: ImageData,
-    train_cfg: Any,
+    train_cfg: TrainSpec,
     on_epoch_end: Sequence[EpochCallback] = (),
     on_stop: Callable[[TrainState], None] | None = None,
     stop: StopRequest | None = None,
@@ -339,8 +342,8 @@ def train(
     masks: MaskSet,
     pruner: Pruner,
     data: ImageData,
-    optim_cfg: Any,
-    train_cfg: Any,
+    optim_cfg: OptimSpec,
+    train_cfg: TrainSpec,
     seed: int,
     on_epoch_end: Sequence[EpochCallback] = (),
 ) -> TrainOutcome:
@@ -366,25 +369,22 @@ def evaluate(model: nn.Module, data: ImageData, batch_size: int, bf16: bool = Fa
     return 100.0 * correct.item() / data.test_x.shape[0]
 
 
-def _eager_if_compiling_fails(compiled: Callable[..., Any], eager: Callable[..., Any]):
-    """The compiled function, or the eager one for good if compiling it fails on its first call
-    (compilation happens before anything runs, so nothing has been done twice)."""
-    chosen: list[Callable[..., Any]] = []
+def _eager_where_compiling_fails(compiled: Callable[..., Any]) -> Callable[..., Any]:
+    """`compiled`, whose first call (when torch.compile compiles) runs with dynamo's
+    suppress_errors: a frame that fails to compile then runs eagerly *instead*, before any of
+    it ran, and frames after a graph break compile (or fall back) on their own. So no part of
+    a step runs twice, as it would if a failed compiled step were retried eagerly: the
+    optimizer would step twice. Failures after the first call are not hidden."""
+    first_call = [True]
 
     def call(*args: Any) -> Any:
-        if chosen:
-            return chosen[0](*args)
-        try:
-            result = compiled(*args)
-        except Exception as error:  # a backend that cannot compile this network here
-            from torch._dynamo.exc import BackendCompilerFailed, TorchDynamoException
+        if not first_call:
+            return compiled(*args)
+        import torch._dynamo
 
-            if not isinstance(error, BackendCompilerFailed | TorchDynamoException):
-                raise
-            log.warning("torch.compile failed (%s); this run continues eagerly", error)
-            chosen.append(eager)
-            return eager(*args)
-        chosen.append(compiled)
+        with torch._dynamo.config.patch(suppress_errors=True):
+            result = compiled(*args)
+        first_call.clear()
         return result
 
     return call

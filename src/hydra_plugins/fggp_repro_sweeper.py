@@ -9,10 +9,11 @@ nothing itself. What it adds to the basic sweeper:
   - a summary read back from the records on disk, and a non-zero exit when any job failed.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Hydra's plugin scan executes this file outside
+# the import system, where dataclasses cannot resolve string annotations.
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -21,21 +22,24 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 
+def shipped_backbones() -> dict[str, float | None]:
+    """A key per backbone YAML of the package (none set), so that
+    `hydra.sweeper.epoch_seconds.<backbone>=<s>` needs no `+`; a backbone of your own config
+    directory takes `+hydra.sweeper.epoch_seconds.<backbone>=<s>`."""
+    import fggp_repro
+
+    conf = Path(fggp_repro.__file__).resolve().parent / "conf" / "backbone"
+    return dict.fromkeys(sorted(p.stem for p in conf.glob("*.yaml")))
+
+
 @dataclass
 class PlannedSweeperConf:
     _target_: str = "hydra_plugins.fggp_repro_sweeper.PlannedSweeper"
     grid: list[Any] = field(default_factory=list)
     dry_run: bool = False
     #: seconds one epoch of each backbone takes on your device, for the dry run's estimate
-    epoch_seconds: dict[str, float | None] = field(
-        default_factory=lambda: dict.fromkeys(
-            ["vgg19", "resnet50", "vgg19_granet", "vgg_tiny", "resnet_tiny"]
-        )
-    )
+    epoch_seconds: dict[str, float | None] = field(default_factory=lambda: shipped_backbones())
 
-
-#: exit codes of sweeps that had failed jobs, read by the CLI once Hydra (and its callbacks) end
-FAILED_SWEEPS: list[int] = []
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="planned", node=PlannedSweeperConf, provider="fggp-repro"
@@ -67,12 +71,12 @@ class PlannedSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
+        """Plan, launch, account and tabulate (fggp_repro.sweep); a sweep that was refused (2)
+        or had a failed job (1) ends the process with that code once its tables are written."""
         from fggp_repro.sweep import run_planned_sweep
 
         assert self.hydra_context is not None and self.config is not None
         exit_code = run_planned_sweep(self, arguments)
-        if exit_code == 2:  # refused: nothing ran, nothing to tabulate
+        if exit_code:
             sys.exit(exit_code)
-        self.exit_code = exit_code
-        FAILED_SWEEPS.append(exit_code) if exit_code else None
         return []

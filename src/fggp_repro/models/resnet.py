@@ -11,10 +11,18 @@ Their forward ends in log_softmax; cross-entropy applies log_softmax again, whic
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from fggp_repro.models import register
+from fggp_repro.options import bounded, positive_list
+
+
+@dataclass(frozen=True)
+class ResNetOptions:
+    blocks_per_stage: list[int] = positive_list([3, 4, 6, 3])
+    base_width: int = bounded(64, "[1, inf)")
+    bottleneck: bool = True
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -78,7 +86,6 @@ class ResNet(nn.Module):
         return self.classifier(self.pool(self.blocks(self.stem(x))).flatten(1))
 
 
-@register("resnet")
 def build_resnet(
     blocks_per_stage: Sequence[int],
     base_width: int = 64,
@@ -86,3 +93,6 @@ def build_resnet(
     num_classes: int = 10,
 ) -> nn.Module:
     return ResNet(list(blocks_per_stage), base_width, bottleneck, num_classes)
+
+
+build_resnet.options = ResNetOptions  # type: ignore[attr-defined]

@@ -12,10 +12,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
 
 from torch import Tensor, nn
 
-from fggp_repro.models import register
+from fggp_repro.options import positive_list
+
+
+class ConvInit(str, Enum):
+    """N(0, sqrt(2 / fan)) for the convs: fan-in (the FGGP authors') or fan-out (GraNet's)."""
+
+    fan_in = "fan_in"
+    fan_out = "fan_out"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class VGGOptions:
+    convs_per_stage: list[int] = positive_list([2, 2, 4, 4, 4])
+    widths: list[int] = positive_list([64, 128, 256, 512, 512])
+    conv_bias: bool = True
+    conv_init: ConvInit = ConvInit.fan_in
 
 
 class VGG(nn.Module):
@@ -58,7 +78,6 @@ class VGG(nn.Module):
         return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
-@register("vgg")
 def build_vgg(
     convs_per_stage: Sequence[int],
     widths: Sequence[int],
@@ -67,3 +86,6 @@ def build_vgg(
     num_classes: int = 10,
 ) -> nn.Module:
     return VGG(list(convs_per_stage), list(widths), num_classes, conv_bias, str(conv_init))
+
+
+build_vgg.options = VGGOptions  # type: ignore[attr-defined]

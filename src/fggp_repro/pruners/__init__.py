@@ -1,14 +1,15 @@
-"""Pruner registry: the `name` of a pruner config picks the class; its other fields are the
-class's keyword arguments. Pruners that act on a schedule also get the `schedule` group's
-fields, which a pruner config may override (GraNet's own window, RigL's end of updates)."""
+"""Pruners. Each one is a module holding its class, options and traits; the YAML files in
+conf/pruner/ name a class by `_target_` and set its options, so a variant under a new name is
+one YAML file and nothing here lists them. Pruners that act on a schedule also get the
+`schedule` group's fields, which a pruner's own options may override (GraNet's window, RigL's
+end of updates)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
-from fggp_repro.errors import ConfigError
 from fggp_repro.masks import MaskSet
-from fggp_repro.pruners.base import Pruner
+from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.pruners.dense import Dense
 from fggp_repro.pruners.gmp import GMP
 from fggp_repro.pruners.gradual import GradualPruner
@@ -19,45 +20,29 @@ from fggp_repro.pruners.set import SET
 from fggp_repro.pruners.snip import SNIP
 from fggp_repro.pruners.synflow import SynFlow
 from fggp_repro.pruners.two_stage import FGGP, TwoStage
-
-PRUNERS: dict[str, type[Pruner]] = {
-    "dense": Dense,
-    "gmp": GMP,
-    "fggp": TwoStage,
-    "fggp_annealed": TwoStage,
-    "mfgn": TwoStage,
-    "mfgn_annealed": TwoStage,
-    "granet": GraNet,
-    "rigl": RigL,
-    "set": SET,
-    "snip": SNIP,
-    "grasp": GraSP,
-    "synflow": SynFlow,
-}
-SCHEDULED = (GradualPruner, RigL)
+from fggp_repro.spec import PluginSpec, ScheduleSpec
 
 __all__ = [
-    "FGGP", "GMP", "PRUNERS", "SET", "SNIP", "Dense", "GraNet", "GraSP", "GradualPruner",
-    "Pruner", "RigL", "SynFlow", "TwoStage", "build_pruner",
+    "FGGP", "GMP", "SET", "SNIP", "Dense", "GraNet", "GraSP", "GradualPruner", "Pruner",
+    "PrunerTraits", "RigL", "SynFlow", "TwoStage", "build_pruner",
 ]  # fmt: skip
 
 
 def build_pruner(
-    cfg: Any,
+    spec: PluginSpec,
     masks: MaskSet,
     *,
     target_density: float,
     total_iterations: int,
     initial_density: float,
     seed: int,
-    schedule: Any = None,
+    schedule: ScheduleSpec | None = None,
 ) -> Pruner:
-    """Instantiate the pruner a `pruner` config names."""
-    if cfg.name not in PRUNERS:
-        raise ConfigError(f"unknown pruner '{cfg.name}' (known: {', '.join(sorted(PRUNERS))})")
-    cls = PRUNERS[cfg.name]
-    params = dict(schedule) if schedule is not None and issubclass(cls, SCHEDULED) else {}
-    params.update((k, v) for k, v in dict(cfg).items() if k != "name")
+    """The pruner a pruner spec names, with its options (and the schedule, if it uses one)."""
+    cls = spec.builder
+    uses_schedule = schedule is not None and cls.traits.uses_schedule
+    params = asdict(schedule) if uses_schedule else {}
+    params.update(asdict(spec.options))
     return cls(
         masks,
         target_density=target_density,

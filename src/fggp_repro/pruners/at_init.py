@@ -9,11 +9,14 @@ from collections.abc import Iterable
 
 from torch import Tensor, nn
 
-from fggp_repro.pruners.base import Pruner
+from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.selection import largest_k, smallest_k
 
 
 class OneShotPruner(Pruner):
+    """Pruning at initialisation sets one mask before training: no initial state, no schedule."""
+
+    traits = PrunerTraits(uses_initial_state=False, uses_schedule=False)
     #: SNIP and SynFlow drop the lowest scores, GraSP the highest
     prune_highest = False
 

@@ -9,6 +9,10 @@
     pruner.acts_at(t)                whether either hook changes the mask at step t
     pruner.state_dict(), load_state_dict(state)   everything beyond the masks (its generator)
 
+A pruner is one module: its class, its options (a frozen dataclass, `options`), its traits, and
+the checks its settings need before any training (`check_settings`); one YAML file in
+conf/pruner/ names the class by `_target_` and gives the options' values.
+
 A pruner only ever changes the mask through its MaskSet; the loop zeroes masked weights and their
 momentum after every step, so no pruner needs to know about the optimizer. Schedules are pure
 functions of t, so a pruner's own state is its random generator.
@@ -17,16 +21,43 @@ functions of t, so a pruner's own state is its random generator.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from fggp_repro.masks import MaskSet
+from fggp_repro.options import NoOptions
+from fggp_repro.spec import ScheduleSpec
+
+
+@dataclass(frozen=True)
+class PrunerTraits:
+    """Which settings mean something for a pruner: the target sparsity, the dense / sparse50
+    initial state, and the `schedule` group. An unused one is refused (`init`) or ignored, and
+    left out of the run's identity and directory."""
+
+    uses_target: bool = True
+    uses_initial_state: bool = True
+    uses_schedule: bool = True
+    reads_dense_gradient: bool = False  # regrows by the dense gradient (training FLOPs)
 
 
 class Pruner:
     """Base class: keeps the network at `initial_density` (random ERK mask when below 1)."""
+
+    options: ClassVar[type] = NoOptions
+    traits: ClassVar[PrunerTraits] = PrunerTraits()
+
+    @classmethod
+    def unused_options(cls, options: Any) -> list[str]:
+        """Options these settings leave without effect: not part of the run's identity."""
+        return []
+
+    @classmethod
+    def check_settings(cls, options: Any, schedule: ScheduleSpec, total_iterations: int) -> None:
+        """Raise ConfigError (one line) for settings this pruner cannot run with."""
 
     def __init__(
         self,

@@ -6,9 +6,11 @@ from collections.abc import Iterable
 
 from torch import Tensor, nn
 
-from fggp_repro.pruners.base import Pruner
+from fggp_repro.pruners.base import Pruner, PrunerTraits
 
 
 class Dense(Pruner):
+    traits = PrunerTraits(uses_target=False, uses_initial_state=False, uses_schedule=False)
+
     def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
         """Stay dense whatever initial state was asked for."""

@@ -4,11 +4,16 @@ never regrow."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from torch import Tensor
 
+from fggp_repro.errors import ConfigError
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
 from fggp_repro.schedule import CubicSchedule
+from fggp_repro.spec import ScheduleSpec
 
 
 class GradualPruner(Pruner):
@@ -32,6 +37,18 @@ class GradualPruner(Pruner):
             start_iteration,
             end_fraction,
         )
+
+    @classmethod
+    def check_settings(cls, options: Any, schedule: ScheduleSpec, total_iterations: int) -> None:
+        """The schedule must fit at least one pruning step into its window."""
+        window = {**asdict(schedule), **asdict(options)}
+        try:
+            CubicSchedule.build(
+                total_iterations, 1.0, 0.5, window["interval"], window["start_iteration"],
+                window["end_fraction"],
+            )  # fmt: skip
+        except ValueError as error:
+            raise ConfigError(f"{error}: lower schedule.interval or raise train.epochs") from None
 
     def after_backward(self, iteration: int) -> None:
         self.prune_on_schedule(iteration)

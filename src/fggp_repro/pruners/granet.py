@@ -13,17 +13,30 @@ whose gradient it reads, and counts completed steps.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch import Tensor
 
 from fggp_repro.masks import MaskSet
+from fggp_repro.options import bounded
+from fggp_repro.pruners.base import PrunerTraits
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.pruners.regrowth import drop_and_grow, gradient_growth
 from fggp_repro.schedule import cosine_decay
 from fggp_repro.selection import smallest_k
 
 
+@dataclass(frozen=True)
+class GraNetOptions:
+    initial_rate: float = bounded(0.5, "(0, 1]")
+    final_rate: float = bounded(0.005, "(0, 1]")
+    end_fraction: float = bounded(0.5, "(0, 1]")
+
+
 class GraNet(GradualPruner):
+    options = GraNetOptions
+    traits = PrunerTraits(reads_dense_gradient=True)
+
     def __init__(
         self,
         masks: MaskSet,

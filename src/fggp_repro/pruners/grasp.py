@@ -10,11 +10,13 @@ with the mask fixed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from fggp_repro.masks import MaskSet, flatten
+from fggp_repro.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
 
@@ -43,7 +45,15 @@ def hessian_gradient_product(
     return product
 
 
+@dataclass(frozen=True)
+class GraSPOptions:
+    batches: int = bounded(1, "[1, inf)")
+    temperature: float = bounded(200.0, "(0, inf)")
+
+
 class GraSP(OneShotPruner):
+    options = GraSPOptions
+
     prune_highest = True
 
     def __init__(self, masks: MaskSet, *, batches: int = 1, temperature: float = 200.0, **target):

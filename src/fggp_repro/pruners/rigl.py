@@ -14,17 +14,60 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 from torch import Tensor, nn
 
-from fggp_repro.config import Rounding
+from fggp_repro.errors import ConfigError
 from fggp_repro.masks import MaskSet
-from fggp_repro.pruners.base import Pruner
+from fggp_repro.options import bounded
+from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.pruners.regrowth import GrowthRule, drop_and_grow, gradient_growth
 from fggp_repro.schedule import cosine_decay, update_steps
+from fggp_repro.spec import ScheduleSpec
+
+
+class Rounding(str, Enum):
+    """How a fraction of a layer's active weights becomes a count."""
+
+    round = "round"
+    ceil = "ceil"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RegrowthOptions:
+    """Evci et al.'s defaults; GraNet's "DST" variant is drop_fraction 0.5, final_drop_fraction
+    0.005, drop_rounding ceil, end_fraction 1 (what `protocol=granet` sets)."""
+
+    drop_fraction: float = bounded(0.3, "(0, 1]")
+    final_drop_fraction: float = bounded(0.0, "[0, 1]")
+    drop_rounding: Rounding = Rounding.round
+    end_fraction: float = bounded(0.75, "(0, 1]")
 
 
 class RigL(Pruner):
+    """Sets its own starting mask at the target, so it has no initial-state axis."""
+
+    options = RegrowthOptions
+    traits = PrunerTraits(uses_initial_state=False, reads_dense_gradient=True)
+
+    @classmethod
+    def check_settings(cls, options: Any, schedule: ScheduleSpec, total_iterations: int) -> None:
+        """At least one mask update must fall inside the update window."""
+        end = math.floor(options.end_fraction * total_iterations)
+        if not update_steps(schedule.interval, schedule.start_iteration, end):
+            raise ConfigError(
+                f"its mask would never change: no multiple of schedule.interval="
+                f"{schedule.interval} lies after iteration {schedule.start_iteration} and before "
+                f"{end} (pruner.end_fraction={options.end_fraction} of {total_iterations}); "
+                "lower schedule.interval or raise train.epochs"
+            )
+
     def __init__(
         self,
         masks: MaskSet,

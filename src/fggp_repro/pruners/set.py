@@ -7,10 +7,13 @@ the inactive positions of each layer: exactly as many as were dropped, not a Ber
 
 from __future__ import annotations
 
+from fggp_repro.pruners.base import PrunerTraits
 from fggp_repro.pruners.regrowth import GrowthRule, random_growth
 from fggp_repro.pruners.rigl import RigL
 
 
 class SET(RigL):
+    traits = PrunerTraits(uses_initial_state=False)
+
     def growth_rule(self) -> GrowthRule:
         return random_growth(self.generator)

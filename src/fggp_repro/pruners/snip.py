@@ -7,11 +7,13 @@ At initialisation, score each weight by |g * w|, g the gradient of the cross-ent
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from fggp_repro.masks import MaskSet, flatten
+from fggp_repro.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
 
@@ -22,7 +24,14 @@ def snip_scores(model: nn.Module, names: list[str], batches: list[tuple[Tensor, 
     return flatten((w.grad * w).abs() for w in weights).detach()
 
 
+@dataclass(frozen=True)
+class SNIPOptions:
+    batches: int = bounded(1, "[1, inf)")
+
+
 class SNIP(OneShotPruner):
+    options = SNIPOptions
+
     def __init__(self, masks: MaskSet, *, batches: int = 1, **target):
         super().__init__(masks, **target)
         self.batches = batches

@@ -10,11 +10,13 @@ surviving weights and keeping the top ones globally. Then train with the mask fi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from fggp_repro.masks import MaskSet, flatten
+from fggp_repro.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy
 from fggp_repro.selection import smallest_k
 
@@ -29,7 +31,14 @@ def synflow_scores(
     return flatten((w.grad * w).abs() for w in weights).detach()
 
 
+@dataclass(frozen=True)
+class SynFlowOptions:
+    rounds: int = bounded(100, "[1, inf)")
+
+
 class SynFlow(OneShotPruner):
+    options = SynFlowOptions
+
     def __init__(
         self,
         masks: MaskSet,

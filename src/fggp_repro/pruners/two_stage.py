@@ -20,14 +20,45 @@ base, as the authors' `remain` does.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 from torch import Tensor
 
-from fggp_repro.config import Order, RatePolicy
 from fggp_repro.masks import MaskSet
+from fggp_repro.options import bounded
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.schedule import cosine_decay
 from fggp_repro.selection import two_stage_select
+
+
+class Order(str, Enum):
+    """Which criterion picks the candidates in two-stage selection."""
+
+    gradient_first = "gradient_first"
+    magnitude_first = "magnitude_first"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RatePolicy(str, Enum):
+    """Fixed candidate rate, or cosine-annealed over training."""
+
+    fixed = "fixed"
+    annealed = "annealed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TwoStageOptions:
+    order: Order = Order.gradient_first
+    rate_policy: RatePolicy = RatePolicy.fixed
+    rate: float = bounded(0.5, "(0, 1]")
+    final_rate: float = bounded(0.005, "(0, 1]")
 
 
 def candidate_count(policy: RatePolicy, rate: float, active: int, k: int) -> int:
@@ -38,6 +69,13 @@ def candidate_count(policy: RatePolicy, rate: float, active: int, k: int) -> int
 
 
 class TwoStage(GradualPruner):
+    options = TwoStageOptions
+
+    @classmethod
+    def unused_options(cls, options: Any) -> list[str]:
+        """A fixed rate never anneals, so its final rate is not part of the experiment."""
+        return ["final_rate"] if RatePolicy(options.rate_policy) is RatePolicy.fixed else []
+
     def __init__(
         self,
         masks: MaskSet,

@@ -1,0 +1,32 @@
+"""CIFAR-100 (100 fine classes) through torchvision, the dataset the FGGP authors' script
+defaults to and GraNet reports. Mean and std are those of its 50,000 training images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fggp_repro.datasets.cifar import CifarOptions, ensure_cifar, load_cifar
+
+if TYPE_CHECKING:
+    from fggp_repro.data import ImageData
+
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+
+@dataclass(frozen=True)
+class Cifar100Options(CifarOptions):
+    mean: list[float] = field(default_factory=lambda: list(CIFAR100_MEAN))
+    std: list[float] = field(default_factory=lambda: list(CIFAR100_STD))
+
+    def ensure_available(self) -> None:
+        ensure_cifar("CIFAR100", Path(self.root), self.download)
+
+
+def load_cifar100(root: str = "data", download: bool = False) -> ImageData:
+    return load_cifar("CIFAR100", Path(root), download)
+
+
+load_cifar100.options = Cifar100Options  # type: ignore[attr-defined]
