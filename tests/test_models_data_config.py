@@ -6,6 +6,7 @@ the authors' constants, configs composed the way the CLI composes them."""
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
@@ -205,6 +206,33 @@ def test_synthetic_data_is_seeded_and_cifar_shaped():
 def test_missing_cifar10_offline_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="CIFAR-10 not found"):
         load_cifar10(str(tmp_path), download=False)
+    with pytest.raises(DataError, match="CIFAR-100 not found: expected .*cifar-100-python"):
+        spec("data=cifar100", f"data.root={tmp_path}").data.options.ensure_available()
+
+
+def test_cifar100_loads_offline_from_torchvisions_files_with_its_own_normalisation(
+    tmp_path, monkeypatch
+):
+    """Files in torchvision's CIFAR-100 layout (their checksums waived: these are made up)."""
+    import pickle
+
+    import torchvision.datasets.cifar as tv_cifar
+
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for split, n in (("train", 6), ("test", 2)):
+        data = np.arange(n * 3072, dtype=np.uint8).reshape(n, 3072) % 251
+        entry = {"data": data, "fine_labels": [99 - i for i in range(n)]}
+        (folder / split).write_bytes(pickle.dumps(entry))
+    names = [f"class{i}" for i in range(100)]
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": names}))
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args: True)
+    monkeypatch.setattr(tv_cifar.CIFAR100, "_check_integrity", lambda self: True)
+    run = spec("data=cifar100", f"data.root={tmp_path}", "train.batch_size=6")
+    data = load_data(run.data)
+    assert (data.num_classes, tuple(data.train_x.shape), data.train_y.tolist()[:2]) == (
+        100, (6, 3, 32, 32), [99, 98])  # fmt: skip
+    assert data.mean == (0.5071, 0.4865, 0.4409) and data.std == (0.2673, 0.2564, 0.2762)
 
 
 @pytest.mark.parametrize("group", ["backbone", "pruner", "data", "protocol", "experiment"])

@@ -267,3 +267,25 @@ def test_atomic_writes_get_the_umask_without_anyone_setting_it(tmp_path, monkeyp
         os.umask(current)
     assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_a_rerun_that_dies_while_replacing_files_leaves_no_record_of_the_old_ones(
+    tmp_path, monkeypatch
+):
+    """skip_completed=false over a completed run: the old record must not outlive the files it
+    describes, whichever write the process dies in."""
+    from fggp_repro import experiment
+
+    cfg = dataclasses.replace(spec(*ARGS, "train.epochs=1"), skip_completed=False)
+    run_experiment(cfg, tmp_path)
+    writes = experiment.write_atomic
+
+    def dies_writing_the_model(path, chunks):
+        if path.name == experiment.MODEL_FILE:
+            raise SystemExit("killed while writing model.pt")
+        writes(path, chunks)
+
+    monkeypatch.setattr(experiment, "write_atomic", dies_writing_the_model)
+    with pytest.raises(SystemExit):
+        run_experiment(cfg, tmp_path)
+    assert not (tmp_path / "result.json").exists()

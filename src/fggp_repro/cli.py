@@ -156,7 +156,7 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
 def run_task(cfg: DictConfig, output_root_existed: bool = True) -> None:
     """Hydra's task: one job of a run or a sweep, from its composed config."""
     from fggp_repro.experiment import RunFailed, run_experiment
-    from fggp_repro.trainer import Preempted, StopRequest
+    from fggp_repro.stopping import Preempted, StopRequest
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)

@@ -36,9 +36,8 @@ from fggp_repro.records import (
     write_json_atomic,
 )  # fmt: skip
 from fggp_repro.spec import INITIAL_DENSITY, CompileMode, RunSpec
+from fggp_repro.stopping import Preempted, StopRequest
 from fggp_repro.trainer import (
-    Preempted,
-    StopRequest,
     TrainState,
     epoch_line,
     run,
@@ -328,7 +327,7 @@ def flops_record(
             for name, active, size in zip(masks.names, counts, masks.sizes, strict=True)
         }
 
-    events = [(t, densities(counts)) for t, counts in state.mask_events]
+    events = [(t, densities(counts)) for t, counts in state.mask_history.events]
     images = state.images_seen
     full = sum(dense.values())
     final = network_flops(dense, densities(masks.layer_active_counts()))

@@ -7,10 +7,32 @@ weight-gradient half of the backward pass is dense."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+if TYPE_CHECKING:
+    from fggp_repro.masks import MaskSet
+
+
+class MaskHistory:
+    """The network's active weights per prunable layer at the start and after every step at
+    which the mask may have changed, as (first iteration, counts): what training FLOPs are
+    counted from. It listens to the trainer's mask-change events; a checkpoint keeps it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, list[int]]] = []
+
+    def record(self, iteration: int, masks: MaskSet) -> None:
+        self.events.append((iteration, masks.layer_active_counts()))
+
+    def state_dict(self) -> list[tuple[int, list[int]]]:
+        return [(t, list(counts)) for t, counts in self.events]
+
+    def load_state_dict(self, events: Sequence[tuple[int, Sequence[int]]]) -> None:
+        self.events = [(t, list(counts)) for t, counts in events]
 
 
 def layer_forward_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32)) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,23 +23,17 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from fggp_repro.data import ImageData, iterations_per_epoch, train_batches
+from fggp_repro.flops import MaskHistory
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
 from fggp_repro.spec import OptimSpec, TrainSpec
+from fggp_repro.stopping import Preempted, StopRequest
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
     """The training loss stopped being finite."""
-
-
-class Preempted(Exception):
-    """A stop signal arrived; the state was checkpointed at the end of the current step."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 @dataclass
@@ -103,9 +96,10 @@ class TrainState:
         self.images_seen = 0
         self.history: list[dict[str, Any]] = []
         self.epoch_progress: EpochProgress | None = None
-        #: (first iteration, active weights per prunable layer) at the start and after each
-        #: iteration at which the pruner may act: the network's history, for training FLOPs
-        self.mask_events: list[tuple[int, list[int]]] = []
+        self.mask_history = MaskHistory()
+        #: told (iteration, masks) at the start and after each step at which the pruner may
+        #: have changed the mask: the FLOPs history, and whatever else wants to follow it
+        self.on_mask_change: list[Callable[[int, MaskSet], None]] = [self.mask_history.record]
         self.memory_format = torch.contiguous_format
         self.forward_loss = self._forward_loss
         self.update = self._update
@@ -144,7 +138,12 @@ class TrainState:
         methods), applied to the weights. A resumed run skips this."""
         self.pruner.at_init(self.model, train_batches(data, batch_size, self.init_generator))
         self.masks.apply_(self.optimizer)
-        self.mask_events = [(0, self.masks.layer_active_counts())]
+        self.mask_changed(0)
+
+    def mask_changed(self, iteration: int) -> None:
+        """The mask may have changed before `iteration`: tell the listeners."""
+        for listener in self.on_mask_change:
+            listener(iteration, self.masks)
 
     def state_dict(self) -> dict[str, Any]:
         progress = self.epoch_progress
@@ -164,7 +163,7 @@ class TrainState:
             "train_seconds": self.train_seconds,
             "images_seen": self.images_seen,
             "history": self.history,
-            "mask_events": self.mask_events,
+            "mask_events": self.mask_history.state_dict(),
             "epoch_progress": None if progress is None else vars(progress),
         }
 
@@ -187,7 +186,7 @@ class TrainState:
         self.epoch, self.iteration = state["epoch"], state["iteration"]
         self.train_seconds, self.images_seen = state["train_seconds"], state["images_seen"]
         self.history = list(state["history"])
-        self.mask_events = [(t, list(counts)) for t, counts in state["mask_events"]]
+        self.mask_history.load_state_dict(state["mask_events"])
         progress = state["epoch_progress"]
         self.epoch_progress = None if progress is None else EpochProgress(**progress)
 
@@ -203,39 +202,9 @@ def train_step(state: TrainState, images: Tensor, labels: Tensor, bf16: bool) ->
     state.update()
     state.pruner.after_step(t)
     state.iteration += 1
-    if state.pruner.acts_at(t):  # a device sync, at pruning events only
-        state.mask_events.append((t + 1, state.masks.layer_active_counts()))
+    if state.pruner.acts_at(t):  # listeners may sync with the device: at pruning events only
+        state.mask_changed(t + 1)
     return torch.stack([loss.detach().float() * labels.shape[0], correct.float()])
-
-
-class StopRequest:
-    """Turns SIGTERM, SIGUSR1, SIGUSR2 (cluster preemption and time limits) and a first Ctrl-C
-    into a request the loop honours after the current step: checkpoint, then stop. The handlers
-    they replace are kept, so a launcher's own handler (submitit's requeue) runs afterwards."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequest:
-        for signum in self.SIGNALS:
-            try:
-                self.previous[signum] = signal.signal(signum, self._request)
-            except ValueError:  # not the main thread: no signal handling here
-                break
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous.clear()
-
-    def _request(self, signum: int, frame: object) -> None:
-        self.signum = signum
-        if signum == signal.SIGINT:  # a second Ctrl-C interrupts at once
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 EpochCallback = Callable[[TrainState, dict[str, Any]], None]
