@@ -154,6 +154,7 @@ def compose_job(overrides: list[str], config_dirs: Sequence[Path] = ()) -> DictC
 
     if GlobalHydra.instance().is_initialized():  # inside the app (the planned sweeper)
         return compose(config_name="config", overrides=overrides)
+    register()
     if config_dirs:
         paths = ",".join(f"file://{Path(d).absolute()}" for d in config_dirs)
         overrides = [f"hydra.searchpath=[{paths}]", *overrides]
