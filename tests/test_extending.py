@@ -174,9 +174,10 @@ def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
                   "data": plugins["data"][data]}  # fmt: skip
         run = dataclasses.replace(base, **chosen)
         validate(run)
-        if (pruner, backbone) in stepped and (pruner, data) in stepped:
-            continue  # a step per pruner and backbone, and per pruner and dataset, suffices
-        stepped |= {(pruner, backbone), (pruner, data)}
+        builder = run.backbone.target
+        if (pruner, builder) in stepped and (pruner, data) in stepped:
+            continue  # a step per pruner and architecture, and per pruner and dataset
+        stepped |= {(pruner, builder), (pruner, data)}
         options = run.backbone.options
         small = {k: v for k, v in narrow.items() if hasattr(options, k)}
         tiny = dataclasses.replace(run.backbone, options=dataclasses.replace(options, **small))

@@ -118,7 +118,7 @@ def test_dense_vgg19_at_the_protocol_lr_does_not_blow_up():
     model = build_backbone(cfg.backbone)
     optimizer = make_optimizer(model, cfg.optim)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    data = make_synthetic(64 * 12, 1, seed=0)
+    data = make_synthetic(64 * 6, 1, seed=0)  # the earlier networks blew up by step 2
     losses = []
     for images, labels in train_batches(data, 64, torch.Generator().manual_seed(0)):
         loss = criterion(model(images), labels)
@@ -126,7 +126,7 @@ def test_dense_vgg19_at_the_protocol_lr_does_not_blow_up():
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert cfg.optim.lr == 0.1 and len(losses) == 12
+    assert cfg.optim.lr == 0.1 and len(losses) == 6
     assert max(losses) < losses[0] + 1.5, losses
 
 

@@ -26,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fggp_repro.checks import check_settings, validate
 from fggp_repro.errors import ConfigError
+from fggp_repro.options import check_options
 from fggp_repro.spec import PLUGIN_GROUPS, PluginSpec, RunSpec, locate
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -86,7 +87,10 @@ def to_spec(cfg: DictConfig) -> RunSpec:
         settings[field.name] = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
     # plugins are resolved only once the settings that need none have passed: cheap refusals
     check_settings(RunSpec(backbone=None, pruner=None, data=None, **settings))  # type: ignore[arg-type]
-    plugins = {group: plugin_spec(group, cfg[group]) for group in PLUGIN_GROUPS}
+    plugins = {}
+    for group in ("data", "backbone", "pruner"):  # torch-free datasets first: cheap refusals
+        plugins[group] = plugin_spec(group, cfg[group])
+        check_options(plugins[group].options, group)
     tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(tree, dict)
     tree.pop("hydra", None)
