@@ -156,8 +156,8 @@ def test_every_preset_composes_into_a_valid_run(preset):
 
 def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
     """Each option composes as the CLI composes it; each combination is checked as the CLI
-    checks it, then takes one training step on a narrow version of its backbone with its
-    dataset's class count (CIFAR-100's 100)."""
+    checks it; each pruner then takes one training step on a narrow version of each
+    architecture with CIFAR-100's 100 classes."""
     torch.manual_seed(0)
     classes = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
     narrow = {"widths": [4] * 5, "base_width": 4}
@@ -174,10 +174,9 @@ def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
                   "data": plugins["data"][data]}  # fmt: skip
         run = dataclasses.replace(base, **chosen)
         validate(run)
-        builder = run.backbone.target
-        if (pruner, builder) in stepped and (pruner, data) in stepped:
-            continue  # a step per pruner and architecture, and per pruner and dataset
-        stepped |= {(pruner, builder), (pruner, data)}
+        if data != "cifar100" or (pruner, run.backbone.target) in stepped:
+            continue  # a step per pruner and architecture, with a 100-class head
+        stepped.add((pruner, run.backbone.target))
         options = run.backbone.options
         small = {k: v for k, v in narrow.items() if hasattr(options, k)}
         tiny = dataclasses.replace(run.backbone, options=dataclasses.replace(options, **small))
