@@ -71,9 +71,10 @@ def plan_jobs(
     jobs: dict[Path, Job] = {}
     problems: dict[str, None] = {}
     environment_checked: set[str] = set()
+    plugins_seen: dict = {}
     for overrides in job_overrides:
         try:
-            spec = to_spec(compose(list(overrides)))
+            spec = to_spec(compose(list(overrides)), plugins_seen)
             checks = (check_output_root, check_data, check_device) if check_environment else ()
             for check in checks:
                 key = f"{check.__name__}:{_environment_key(spec)}"
