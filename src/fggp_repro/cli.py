@@ -13,6 +13,7 @@ import logging
 import shutil
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def config_dirs(argv: list[str]) -> list[Path]:
     return dirs
 
 
-def check_arguments(overrides: list[str], dirs: list[Path] = ()) -> None:  # type: ignore[assignment]
+def check_arguments(overrides: list[str], dirs: Sequence[Path] = ()) -> None:
     """Name the commonest mistakes in plain `key=value` overrides (every value of a sweep list)
     in words a user expects, before anything else runs."""
     for arg in overrides:

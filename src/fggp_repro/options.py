@@ -15,11 +15,19 @@ import dataclasses
 import math
 import re
 from collections.abc import Collection, Sequence
+from enum import Enum
 from typing import Any
 
 from fggp_repro.errors import ConfigError
 
 _INTERVAL = re.compile(r"([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])")
+
+
+class Choice(str, Enum):
+    """An option with named values: written and shown as its value (`order: gradient_first`)."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,29 +12,25 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from fggp_repro.errors import ConfigError
-from fggp_repro.options import bounded, positive_list
+from fggp_repro.options import Choice, bounded, positive_list
 
 PLUGIN_GROUPS = ("backbone", "pruner", "data")
 
 
-class Init(str, Enum):
+class Init(Choice):
     """Initial state of the network before gradual pruning starts."""
 
     dense = "dense"
     sparse50 = "sparse50"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 INITIAL_DENSITY = {Init.dense: 1.0, Init.sparse50: 0.5}
 
 
-class CompileMode(str, Enum):
+class CompileMode(Choice):
     """How a step runs: eager PyTorch, or torch.compile in one of its modes; auto is
     reduce-overhead (compiled, with CUDA graphs) on a GPU and eager elsewhere."""
 
@@ -44,19 +40,13 @@ class CompileMode(str, Enum):
     reduce_overhead = "reduce-overhead"
     max_autotune = "max-autotune"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class DensityBase(str, Enum):
+class DensityBase(Choice):
     """What a density (and FGGP's |A|) is counted over: every Conv2d/Linear parameter, biases
     and the dense first conv included (the FGGP authors' code), or the prunable weights only."""
 
     conv_linear = "conv_linear"
     prunable = "prunable"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ device and are read every `sync_every` steps for the progress bar and once per e
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +27,6 @@ from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
 from fggp_repro.spec import OptimSpec, TrainSpec
 from fggp_repro.stopping import Preempted, StopRequest
-
-log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):

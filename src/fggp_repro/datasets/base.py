@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
-from fggp_repro.options import bounded
+from fggp_repro.options import Choice, bounded
 
 
-class Padding(str, Enum):
+class Padding(Choice):
     """How the random crop pads: zeros (the FGGP authors) or by reflection (GraNet)."""
 
     zeros = "zeros"
     reflect = "reflect"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

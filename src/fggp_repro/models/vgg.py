@@ -13,21 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 from torch import Tensor, nn
 
-from fggp_repro.options import positive_list
+from fggp_repro.options import Choice, positive_list
 
 
-class ConvInit(str, Enum):
+class ConvInit(Choice):
     """N(0, sqrt(2 / fan)) for the convs: fan-in (the FGGP authors') or fan-out (GraNet's)."""
 
     fan_in = "fan_in"
     fan_out = "fan_out"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -15,28 +15,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from torch import Tensor, nn
 
 from fggp_repro.errors import ConfigError
 from fggp_repro.masks import MaskSet
-from fggp_repro.options import bounded
+from fggp_repro.options import Choice, bounded
 from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.pruners.regrowth import GrowthRule, drop_and_grow, gradient_growth
 from fggp_repro.schedule import cosine_decay, update_steps
 from fggp_repro.spec import ScheduleSpec
 
 
-class Rounding(str, Enum):
+class Rounding(Choice):
     """How a fraction of a layer's active weights becomes a count."""
 
     round = "round"
     ceil = "ceil"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

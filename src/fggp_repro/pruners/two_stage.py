@@ -21,36 +21,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from torch import Tensor
 
 from fggp_repro.masks import MaskSet
-from fggp_repro.options import bounded
+from fggp_repro.options import Choice, bounded
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.schedule import cosine_decay
 from fggp_repro.selection import two_stage_select
 
 
-class Order(str, Enum):
+class Order(Choice):
     """Which criterion picks the candidates in two-stage selection."""
 
     gradient_first = "gradient_first"
     magnitude_first = "magnitude_first"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class RatePolicy(str, Enum):
+class RatePolicy(Choice):
     """Fixed candidate rate, or cosine-annealed over training."""
 
     fixed = "fixed"
     annealed = "annealed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
