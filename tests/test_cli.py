@@ -199,6 +199,19 @@ BAD_INPUT = {
 }
 
 
+# what the line must say, where a refusal has more to say than "bad value"
+SAYS = {
+    "sweep with a pruner that has no init": "pruner=rigl has no initial-state axis",
+    "plus-added unknown key": "did you mean train.epochs",
+    "mistyped key": "did you mean train.epochs",
+    "pruning window too short": "schedule.interval",
+    "rigl that never updates": "pruner=rigl: its mask would never change",
+    "non-finite lr": "optim.lr must be a finite number, got inf",
+    "batch larger than the data": "train.batch_size=100000 is larger than the 256",
+    "negative lr": "optim.lr must be > 0",
+}
+
+
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
     if case.startswith("cuda") and torch.cuda.is_available():
@@ -208,26 +221,9 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2
     assert len(lines) == 1 and lines[0].startswith("fggp-repro: error: "), result.stderr
+    assert SAYS.get(case, "") in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize(
-    ("case", "expected"),
-    [
-        ("sweep with a pruner that has no init", "pruner=rigl has no initial-state axis"),
-        ("plus-added unknown key", "did you mean train.epochs"),
-        ("mistyped key", "did you mean train.epochs"),
-        ("pruning window too short", "schedule.interval"),
-        ("rigl that never updates", "pruner=rigl: its mask would never change"),
-        ("non-finite lr", "optim.lr must be a finite number, got inf"),
-        ("batch larger than the data", "train.batch_size=100000 is larger than the 256"),
-        ("negative lr", "optim.lr must be > 0"),
-    ],
-)
-def test_refusals_say_what_to_change(case, expected):
-    result = run_cli(*FAST, *BAD_INPUT[case], "output_root=/nonexistent/x")
-    assert expected in result.stderr
 
 
 def test_hints_come_from_the_chosen_pruners_own_options():

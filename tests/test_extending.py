@@ -28,7 +28,8 @@ from fggp_repro.pruners import build_pruner
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.selection import smallest_k
 from fggp_repro.spec import INITIAL_DENSITY
-from fggp_repro.trainer import TrainState, train_step
+from fggp_repro.train_state import TrainState
+from fggp_repro.trainer import train_step
 
 
 @dataclass(frozen=True)

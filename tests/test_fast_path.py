@@ -12,7 +12,8 @@ from fggp_repro.devices import take_slot
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners import FGGP
 from fggp_repro.spec import OptimSpec
-from fggp_repro.trainer import TrainState, train_step
+from fggp_repro.train_state import TrainState
+from fggp_repro.trainer import train_step
 
 STEPS = 8
 
@@ -107,7 +108,7 @@ def test_steady_state_cuda_step_never_syncs_with_the_host():
 def test_a_compile_failure_after_a_graph_break_never_runs_a_step_twice():
     """The second graph of a step fails to compile after the first one has run: retrying the
     whole step eagerly would apply its first half (an optimizer step) twice."""
-    from fggp_repro.trainer import _eager_where_compiling_fails
+    from fggp_repro.compiling import eager_where_compiling_fails
 
     graphs = []
 
@@ -124,5 +125,5 @@ def test_a_compile_failure_after_a_graph_break_never_runs_a_step_twice():
 
     first, second = torch.zeros(1), torch.zeros(1)
     compiled = torch.compile(step, backend=fails_on_the_second_graph)
-    _eager_where_compiling_fails(compiled)(first, second)
+    eager_where_compiling_fails(compiled)(first, second)
     assert len(graphs) == 2 and (first.item(), second.item()) == (1.0, 1.0)

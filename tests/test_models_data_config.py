@@ -23,7 +23,7 @@ from fggp_repro.datasets.synthetic import make_synthetic
 from fggp_repro.errors import ConfigError, DataError
 from fggp_repro.masks import prunable_weights
 from fggp_repro.models import build_backbone
-from fggp_repro.trainer import make_optimizer
+from fggp_repro.train_state import make_optimizer
 
 VGG19_E = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M"]
 VGG19_E += [512, 512, 512, 512]  # config E as written in the authors' vgg.py: four max-pools
@@ -118,7 +118,7 @@ def test_dense_vgg19_at_the_protocol_lr_does_not_blow_up():
     model = build_backbone(cfg.backbone)
     optimizer = make_optimizer(model, cfg.optim)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    data = make_synthetic(64 * 6, 1, seed=0)  # the earlier networks blew up by step 2
+    data = make_synthetic(64 * 3, 1, seed=0)  # the earlier networks blew up by step 2
     losses = []
     for images, labels in train_batches(data, 64, torch.Generator().manual_seed(0)):
         loss = criterion(model(images), labels)
@@ -126,7 +126,7 @@ def test_dense_vgg19_at_the_protocol_lr_does_not_blow_up():
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert cfg.optim.lr == 0.1 and len(losses) == 6
+    assert cfg.optim.lr == 0.1 and len(losses) == 3
     assert max(losses) < losses[0] + 1.5, losses
 
 

@@ -12,7 +12,7 @@ from fggp_repro.masks import MaskSet
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
 from fggp_repro.spec import INITIAL_DENSITY, ScheduleSpec
-from fggp_repro.trainer import make_optimizer
+from fggp_repro.train_state import make_optimizer
 
 NAMES = group_options("pruner")
 SPEEDUPS = {"synflow": ["pruner.rounds=2"]}

@@ -34,7 +34,7 @@ def counted():
     return calls[0] == after
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
-from fggp_repro import checkpoint, masks, trainer
+from fggp_repro import checkpoint, trainer
 if point == "step":
     step = trainer.train_step
     def train_step(*args):
@@ -42,12 +42,6 @@ if point == "step":
         if counted(): die()
         return out
     trainer.train_step = train_step
-elif point == "prune":
-    prune = masks.MaskSet.prune
-    def pruned(self, indices):
-        prune(self, indices)
-        if counted(): die()
-    masks.MaskSet.prune = pruned
 elif point == "checkpoint":
     write = checkpoint.write_atomic
     def half_written(path, chunks):
@@ -116,16 +110,14 @@ def interrupted_then_resumed(root: Path, kind: str) -> dict:
     """Kill or stop a run in one of several ways, then rerun the same command."""
     marker = root / "handler-called"
     if kind.startswith("kill-"):
-        # all in epoch 2, after the first checkpoint: mid-epoch, right after the pruning event
-        # of step 18, and half-way through writing the checkpoint of epoch 2
-        point, after = {"kill-step": ("step", 22), "kill-prune": ("prune", 9),
-                        "kill-checkpoint": ("checkpoint", 2)}[kind]  # fmt: skip
+        # both in epoch 2, after the first checkpoint: mid-epoch (after the pruning events of
+        # steps 16-22, which the checkpoint does not hold), and half-way through writing the
+        # checkpoint of epoch 2
+        point, after = {"kill-step": ("step", 22), "kill-checkpoint": ("checkpoint", 2)}[kind]
         first = finish([sys.executable, "-c", DRIVER, point, str(after), str(marker), *ARGS,
                         f"output_root={root}"])  # fmt: skip
     else:
-        signum = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGUSR2": signal.SIGUSR2}[
-            kind
-        ]
+        signum = {"SIGTERM": signal.SIGTERM, "SIGUSR2": signal.SIGUSR2}[kind]
         command = cli(root)
         if kind == "SIGUSR2":
             command = [sys.executable, "-c", DRIVER, "launcher-handler", "0", str(marker), *ARGS,
@@ -142,7 +134,8 @@ def interrupted_then_resumed(root: Path, kind: str) -> dict:
     return {"first": first, "second": second, "left": left, "marker": marker.exists()}
 
 
-KINDS = ["kill-step", "kill-prune", "kill-checkpoint", "SIGTERM", "SIGINT", "SIGUSR2"]
+# SIGINT and SIGUSR1 take the same handler as SIGTERM (stopping.StopRequest)
+KINDS = ["kill-step", "kill-checkpoint", "SIGTERM", "SIGUSR2"]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +148,7 @@ def chains(tmp_path_factory):
         return outcome(roots["reference"]), {k: (f.result(), roots[k]) for k, f in results.items()}
 
 
-@pytest.mark.parametrize("kind", ["kill-step", "kill-prune", "kill-checkpoint"])
+@pytest.mark.parametrize("kind", ["kill-step", "kill-checkpoint"])
 def test_killed_run_resumes_bit_identically(chains, kind):
     reference, results = chains
     result, root = results[kind]
@@ -172,12 +165,12 @@ def test_kill_during_a_checkpoint_write_falls_back_to_the_previous_one(chains):
     assert "resuming from" in result["second"].stdout and "iter000000015" in result["second"].stdout
 
 
-@pytest.mark.parametrize("kind", ["SIGTERM", "SIGINT", "SIGUSR2"])
+@pytest.mark.parametrize("kind", ["SIGTERM", "SIGUSR2"])
 def test_stop_signal_checkpoints_says_how_to_resume_and_resumes_exactly(chains, kind):
     reference, results = chains
     result, root = results[kind]
     first = result["first"]
-    expected = {"SIGTERM": 128 + 15, "SIGINT": 130, "SIGUSR2": 255}[kind]
+    expected = {"SIGTERM": 128 + 15, "SIGUSR2": 255}[kind]
     assert first.returncode == expected, first.stderr
     lines = first.stderr.strip().splitlines()
     assert len(lines) == 1 and f"stopped by {kind}" in lines[0] and "rerun" in lines[0]

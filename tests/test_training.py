@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import SmallConvNet, spec
 
-from fggp_repro import trainer
+from fggp_repro import train_state
 from fggp_repro.data import iterations_per_epoch
 from fggp_repro.datasets.synthetic import make_synthetic
 from fggp_repro.erk import erk_counts
@@ -13,7 +13,8 @@ from fggp_repro.masks import MaskSet
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import FGGP, GMP, Dense
 from fggp_repro.spec import OptimSpec, ScheduleSpec, TrainSpec
-from fggp_repro.trainer import make_optimizer, train
+from fggp_repro.train_state import make_optimizer
+from fggp_repro.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def optimizers(monkeypatch):
         created.append(make_optimizer(model, optim_cfg))
         return created[-1]
 
-    monkeypatch.setattr(trainer, "make_optimizer", capture)
+    monkeypatch.setattr(train_state, "make_optimizer", capture)
     return created
 
 

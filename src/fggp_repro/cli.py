@@ -13,7 +13,6 @@ import logging
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import hydra_plugins.fggp_repro_sweeper  # noqa: F401  (the `planned` sweeper's config)
+from fggp_repro.arguments import (
+    INFO_FLAGS,
+    MULTIRUN_FLAGS,
+    check_arguments,
+    check_launcher,
+    config_dirs,
+    overrides_in,
+)
 from fggp_repro.compose import (
-    CHECKED_GROUPS,
     CONF_DIR,
     PROG,
     compose_job,
@@ -32,93 +38,12 @@ from fggp_repro.compose import (
     group_options,
     register,
     to_spec,
-    unknown_key_hint,
 )
 from fggp_repro.errors import UserError
 
-VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package"}
-VALUE_FLAGS |= {"-p", "--experimental-rerun"}
-INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--cfg", "-c"}
-INFO_FLAGS |= {"--shell-completion", "-sc", "--experimental-rerun"}
-MULTIRUN_FLAGS = {"--multirun", "-m"}
-CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 log = logging.getLogger(PROG)
 
 register()
-
-
-def config_dirs(argv: list[str]) -> list[Path]:
-    """Extra config directories a command line adds (`--config-dir DIR`, `-cd DIR`)."""
-    dirs = []
-    for flag, value in zip(argv, argv[1:], strict=False):
-        if flag in CONFIG_DIR_FLAGS:
-            dirs.append(Path(value))
-    for arg in argv:
-        flag, sep, value = arg.partition("=")
-        if sep and flag in CONFIG_DIR_FLAGS:
-            dirs.append(Path(value))
-    return dirs
-
-
-def check_arguments(overrides: list[str], dirs: Sequence[Path] = ()) -> None:
-    """Name the commonest mistakes in plain `key=value` overrides (every value of a sweep list)
-    in words a user expects, before anything else runs."""
-    for arg in overrides:
-        key, sep, value = arg.partition("=")
-        bare = key.lstrip("+~")
-        if bare != key and not bare.startswith("hydra") and bare != "experiment":
-            raise UserError(
-                f"'{arg}' adds or deletes a key, and every setting already exists: "
-                f"{unknown_key_hint(bare, overrides, dirs)}"
-            )
-        if not sep or "(" in value or "$" in value:
-            continue
-        values = [v.strip() for v in value.split(",")]
-        if key in CHECKED_GROUPS:
-            known = group_options(key, dirs)
-            for v in values:
-                if v not in known and v != "null":
-                    raise UserError(f"unknown {key} '{v}' (choose from: {', '.join(known)})")
-
-
-LAUNCHER_PLUGINS = {
-    "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
-    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-}
-
-
-def check_launcher(overrides: list[str]) -> None:
-    """A launcher whose Hydra plugin is not installed: say which extra installs it."""
-    import importlib.util
-
-    for arg in overrides:
-        key, _, value = arg.partition("=")
-        if key.lstrip("+") == "hydra/launcher" and value in LAUNCHER_PLUGINS:
-            module, extra = LAUNCHER_PLUGINS[value]
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except ModuleNotFoundError:
-                found = False
-            if not found:
-                raise UserError(
-                    f"hydra/launcher={value} needs a Hydra launcher plugin that is not "
-                    f"installed here: pip install -e '.[{extra}]'"
-                )
-
-
-def overrides_in(argv: list[str]) -> list[str]:
-    """The override arguments of a command line, without flags and the values flags take."""
-    overrides, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg.startswith("-"):
-            skip = arg in VALUE_FLAGS
-        else:
-            overrides.append(arg)
-    return overrides
 
 
 def preflight(argv: list[str]) -> tuple[bool, bool]:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from fggp_repro.checkpoint import load_latest, save_checkpoint, to_bytes
 from fggp_repro.checks import total_iterations, validate
+from fggp_repro.compiling import compile_mode_for
 from fggp_repro.data import load_data
 from fggp_repro.devices import choose_device
 from fggp_repro.errors import ConfigError, UserError
@@ -37,12 +38,8 @@ from fggp_repro.records import (
 )  # fmt: skip
 from fggp_repro.spec import INITIAL_DENSITY, CompileMode, RunSpec
 from fggp_repro.stopping import Preempted, StopRequest
-from fggp_repro.trainer import (
-    TrainState,
-    epoch_line,
-    run,
-    set_determinism,
-)  # fmt: skip
+from fggp_repro.train_state import TrainState
+from fggp_repro.trainer import epoch_line, run, set_determinism
 
 log = logging.getLogger(__name__)
 
@@ -230,12 +227,6 @@ def best_after_pruning(
         "best_test_acc_after_pruning_epochs": [first, epochs],
         "selected_on_test": ["best_test_acc_after_pruning"],
     }
-
-
-def compile_mode_for(mode: CompileMode, device: torch.device) -> CompileMode:
-    if mode is CompileMode.auto:
-        return CompileMode.reduce_overhead if device.type == "cuda" else CompileMode.none
-    return mode
 
 
 def resume(state: TrainState, checkpoint_dir: Path) -> bool:
