@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 import subprocess
 import sys
 import time
@@ -37,11 +36,14 @@ import fggp_repro.cli  # noqa: E402, F401  (registers the config schema)
 from fggp_repro.compose import compose_job, to_spec  # noqa: E402
 from fggp_repro.data import train_batches  # noqa: E402
 from fggp_repro.datasets.synthetic import make_synthetic  # noqa: E402
+from fggp_repro.estimate import slug  # noqa: E402
 from fggp_repro.masks import MaskSet  # noqa: E402
 from fggp_repro.models import build_backbone  # noqa: E402
 from fggp_repro.pruners import Dense, build_pruner  # noqa: E402
+from fggp_repro.records import device_name  # noqa: E402
 from fggp_repro.spec import OptimSpec, ScheduleSpec  # noqa: E402
-from fggp_repro.trainer import TrainState, make_optimizer, train_step  # noqa: E402
+from fggp_repro.train_state import TrainState, make_optimizer  # noqa: E402
+from fggp_repro.trainer import train_step  # noqa: E402
 
 #: runs of the README's paper grid per backbone: 6 gradual pruners x 3 targets x 2 initial
 #: states + 5 others x 3 targets + dense, each x 3 seeds
@@ -201,10 +203,6 @@ def packed(args, k: int) -> float:
     return sum(float(w.communicate()[0].split()[-1]) for w in workers)
 
 
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbones", nargs="+", default=["vgg19", "resnet50"])
@@ -270,8 +268,7 @@ def main() -> None:
     report["grid_gpu_hours_total"] = total
     print(f"whole grid: {total:.1f} device-hours (estimate from these rates)")
     args.out.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "-", report["device"].lower()).strip("-")
-    path = args.out / f"{slug}.json"
+    path = args.out / f"{slug(report['device'])}.json"  # where dry runs look for it
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {path}")
 

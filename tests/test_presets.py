@@ -2,10 +2,15 @@
 finished grid (nothing runs) or one with a record removed (exactly that cell runs), the tables
 written at the end of a sweep, and the cluster launcher's configuration."""
 
-import pytest
-from conftest import run_cli
+import json
+import statistics
 
-from fggp_repro import cli
+import pytest
+from conftest import run_cli, spec
+
+from fggp_repro.arguments import check_launcher
+from fggp_repro.errors import UserError
+from fggp_repro.estimate import EpochTime, bench_report, epoch_time, kind_of_job
 
 SMALL = ["train.epochs=1", "data.train_size=128", "data.test_size=64", "schedule.interval=1",
          "train.progress=false"]  # fmt: skip
@@ -36,12 +41,29 @@ def test_relaunching_a_grid_runs_only_what_is_missing_and_writes_its_tables(tmp_
     assert "4 to run, 0 already completed" in first.stdout  # gmp, fggp, mfgn_annealed, dense
     assert (tmp_path / "tables" / "paper_table.md").exists()
     assert "| pruner | vgg_tiny 90% dense |" in first.stdout
-    again = run_cli(*args)
-    assert "0 to run, 4 already completed" in again.stdout
     [fggp] = tmp_path.glob("synthetic/vgg_tiny/fggp/*/*/*/result.json")
     fggp.unlink()
     third = run_cli(*args)
     assert "1 to run, 3 already completed" in third.stdout and fggp.exists()
+    records = [json.loads(p.read_text()) for p in tmp_path.rglob("result.json")]
+    plan = run_cli(*args, "sparsity=0.98", "hydra.sweeper.dry_run=true").stdout
+    median = statistics.median(r["train_seconds"] / r["epochs"] for r in records)
+    assert f"{median:.3g} s per epoch for vgg_tiny on synthetic, cpu" in plan
+    assert f"median of 4 completed run(s) under {tmp_path}" in plan
+
+
+def test_an_epoch_time_is_typed_else_measured_else_benchmarked(tmp_path):
+    job = spec("experiment=demo", *SMALL)  # 128 training images, fp32
+    report = {"device": "Z GPU", "batch_size": 64, "backbones": {"vgg_tiny": {
+        "images_per_second": {"c_ours_dense": 64.0, "e_ours_fastest": 256.0}}}}  # fmt: skip
+    (tmp_path / "z-gpu.json").write_text(json.dumps(report))
+    bench = bench_report("Z GPU", tmp_path)
+    assert bench is not None and bench_report("Y GPU", tmp_path) is None
+    assert epoch_time(job, "Z GPU", {}, {}, bench).seconds == 128 / 64.0
+    measured = {kind_of_job(job, "Z GPU"): EpochTime(3.0, "runs")}
+    assert epoch_time(job, "Z GPU", {}, measured, bench).seconds == 3.0
+    assert epoch_time(job, "Z GPU", {"vgg_tiny": 5.0}, measured, bench).seconds == 5.0
+    assert epoch_time(job, "Y GPU", {}, measured, None) is None  # another device
 
 
 def test_slurm_launcher_config_composes_without_a_cluster(tmp_path):
@@ -54,6 +76,6 @@ def test_slurm_launcher_config_composes_without_a_cluster(tmp_path):
 
 def test_a_missing_launcher_plugin_is_a_one_line_hint(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    with pytest.raises(cli.UserError, match=r"pip install -e '\.\[slurm\]'"):
-        cli.check_launcher(["hydra/launcher=submitit_slurm"])
-    cli.check_launcher(["hydra/launcher=basic"])  # Hydra's own: nothing to install
+    with pytest.raises(UserError, match=r"pip install -e '\.\[slurm\]'"):
+        check_launcher(["hydra/launcher=submitit_slurm"])
+    check_launcher(["hydra/launcher=basic"])  # Hydra's own: nothing to install

@@ -50,6 +50,13 @@ def take_slot(gpus: int, pool_dir: Path) -> GpuLease:
             slot += 1
 
 
+def planned_device(name: str) -> torch.device:
+    """The kind of device `train.device` will train on here, without taking a pool slot."""
+    if name != "auto":
+        return torch.device(name)
+    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
 def choose_device(name: str, pool_dir: Path | None = None) -> tuple[torch.device, GpuLease | None]:
     """The device for `train.device`, and the pool slot it holds, if any."""
     if name != "auto":

@@ -143,18 +143,23 @@ def git_commit() -> str | None:
         return None
 
 
-def environment(device: torch.device) -> dict[str, Any]:
+def device_name(device: torch.device) -> str:
+    """The device's model, as records, benchmark reports and time estimates name it."""
     import torch
 
     if device.type == "cuda":
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    import torch
+
     return {
         "package_version": fggp_repro.__version__,
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "device": str(device),
-        "device_name": device_name,
+        "device_name": device_name(device),
     }

@@ -83,26 +83,57 @@ def print_plan(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> None:
     todo = [job for job in jobs if job.needs_run]
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     print(f"{len(jobs)} run(s): {summary}; {len(todo)} would run")
-    estimate = estimated_hours(todo, epoch_seconds)
-    if estimate is not None:
-        print(f"estimated time of the runs to do: {estimate:.1f} device-hours")
-    elif todo:
-        print(
-            "no time estimate: set hydra.sweeper.epoch_seconds.<backbone>=<seconds per epoch> "
-            "(+hydra.sweeper... for a backbone of your own) for "
-            + ", ".join(sorted({job.spec.backbone.name for job in todo}))
-        )
+    print_estimate(todo, epoch_seconds)
 
 
-def estimated_hours(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> float | None:
-    """Sum of epochs x seconds per epoch of each job's backbone; None if one is unknown."""
+def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:
+    """Seconds per epoch of each kind of run to do, where each figure comes from, and the
+    total; which backbones have no figure, and how to give one."""
+    from fggp_repro.devices import planned_device
+    from fggp_repro.estimate import (
+        EpochTime,
+        RunKind,
+        bench_report,
+        completed_records,
+        epoch_time,
+        from_records,
+        kind_of_job,
+    )  # fmt: skip
+    from fggp_repro.records import device_name
+
+    measured: dict[RunKind, EpochTime] = {}
+    for root in sorted({Path(job.spec.output_root) for job in todo}):
+        measured.update(from_records(completed_records(root), root))
+    names = {setting: device_name(planned_device(setting))
+             for setting in {job.spec.train.device for job in todo}}  # fmt: skip
+    benches = {name: bench_report(name) for name in set(names.values())}
+    used: dict[RunKind, EpochTime] = {}
+    unknown: dict[str, int] = {}
     total = 0.0
-    for job in jobs:
-        seconds = epoch_seconds.get(job.spec.backbone.name)
-        if seconds is None:
-            return None
-        total += job.spec.train.epochs * seconds
-    return total / 3600
+    for job in todo:
+        name = names[job.spec.train.device]
+        time = epoch_time(job.spec, name, typed, measured, benches[name])
+        if time is None:
+            unknown[job.spec.backbone.name] = unknown.get(job.spec.backbone.name, 0) + 1
+            continue
+        used[kind_of_job(job.spec, name)] = time
+        total += job.spec.train.epochs * time.seconds
+    for kind, time in used.items():
+        print(f"{time.seconds:.3g} s per epoch for {kind}: {time.source}")
+    if used:
+        left_out = sum(unknown.values())
+        without = f" (without the {left_out} run(s) below)" if left_out else ""
+        minutes = f" ({total / 60:.0f} device-minutes)" if total < 3600 else ""
+        hours = f"{total / 3600:.1f} device-hours{minutes}{without}"
+        print(f"estimated time of the runs to do: {hours}")
+    if unknown:
+        print(
+            "no time estimate for "
+            + ", ".join(f"{n} run(s) of {backbone}" for backbone, n in sorted(unknown.items()))
+            + ": no completed run of that kind under output_root and no benchmark of this "
+            "device; set hydra.sweeper.epoch_seconds.<backbone>=<seconds per epoch> "
+            "(+hydra.sweeper... for a backbone of your own)"
+        )
 
 
 def _refuse(problems: list[str]) -> int:

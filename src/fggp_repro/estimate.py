@@ -1,0 +1,133 @@
+"""How long the runs of a plan will take, from what has been measured: seconds per epoch typed by
+the user, else completed runs of the same kind under the output root, else a benchmark report of
+this device (`scripts/benchmark.py` writes results/bench/<device>.json). Every estimate names
+its source; a kind of run with none of them is named, so the user knows which figure to type."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fggp_repro.checks import train_set_size
+from fggp_repro.spec import RunSpec
+
+BENCH_DIR = Path("results/bench")
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """What an epoch's time depends on, beyond the code: runs of one kind take the same time."""
+
+    backbone: str
+    dataset: str
+    device_name: str
+    bf16: bool
+    batch_size: int
+
+    def __str__(self) -> str:
+        precision = "bf16" if self.bf16 else "fp32"
+        return (
+            f"{self.backbone} on {self.dataset}, {self.device_name}, {precision}, "
+            f"batch {self.batch_size}"
+        )
+
+
+@dataclass(frozen=True)
+class EpochTime:
+    seconds: float
+    source: str
+
+
+def kind_of_record(record: Mapping[str, Any]) -> RunKind:
+    train = record["config"]["train"]
+    return RunKind(
+        record["backbone"], record["dataset"], record["device_name"], bool(train["bf16"]),
+        int(train["batch_size"]),
+    )  # fmt: skip
+
+
+def kind_of_job(spec: RunSpec, device_name: str) -> RunKind:
+    return RunKind(
+        spec.backbone.name, spec.data.name, device_name, spec.train.bf16, spec.train.batch_size
+    )
+
+
+def completed_records(root: Path) -> list[dict[str, Any]]:
+    """The completed records under `root` that say how long they trained."""
+    found = []
+    for path in sorted(root.rglob("result.json")) if root.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("status") == "completed" and record.get("train_seconds", 0) > 0:
+            found.append(record)
+    return found
+
+
+def from_records(records: Iterable[Mapping[str, Any]], root: Path) -> dict[RunKind, EpochTime]:
+    """The median seconds per epoch of each kind of completed run."""
+    per_kind: dict[RunKind, list[float]] = {}
+    for record in records:
+        try:
+            kind = kind_of_record(record)
+        except (KeyError, TypeError):
+            continue
+        per_kind.setdefault(kind, []).append(record["train_seconds"] / record["epochs"])
+    return {
+        kind: EpochTime(
+            statistics.median(times), f"median of {len(times)} completed run(s) under {root}"
+        )
+        for kind, times in per_kind.items()
+    }
+
+
+def bench_report(device_name: str, bench_dir: Path = BENCH_DIR) -> tuple[dict, Path] | None:
+    """This device's benchmark report, if there is one (named as scripts/benchmark.py names it)."""
+    path = bench_dir / f"{slug(device_name)}.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return (report, path) if report.get("device") == device_name else None
+
+
+def from_bench(report: Mapping[str, Any], path: Path, spec: RunSpec) -> EpochTime | None:
+    """An epoch's images over the benchmark's rate of the trainer's step for this backbone
+    (`ours_fastest` for bf16 runs, which adds compilation on a GPU; `ours_dense` for fp32)."""
+    entry = report.get("backbones", {}).get(spec.backbone.name)
+    if entry is None:
+        return None
+    variant = "e_ours_fastest" if spec.train.bf16 else "c_ours_dense"
+    rate = entry["images_per_second"][variant]
+    return EpochTime(
+        train_set_size(spec.data) / rate,
+        f"{path} ({rate:.0f} images/s of {variant} at batch {report['batch_size']})",
+    )
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def epoch_time(
+    spec: RunSpec,
+    device_name: str,
+    typed: Mapping[str, float | None],
+    measured: Mapping[RunKind, EpochTime],
+    bench: tuple[dict, Path] | None,
+) -> EpochTime | None:
+    """The first of: typed by the user for this backbone, measured on runs of this kind, the
+    benchmark of this device; None if none applies."""
+    seconds = typed.get(spec.backbone.name)
+    if seconds is not None:
+        return EpochTime(seconds, f"hydra.sweeper.epoch_seconds.{spec.backbone.name}")
+    found = measured.get(kind_of_job(spec, device_name))
+    if found is None and bench is not None:
+        found = from_bench(*bench, spec)
+    return found
