@@ -407,3 +407,211 @@ def test_packaged_reference_numbers_are_found_by_name(tmp_path, capsys):
     assert exit_info.value.code == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "nonesuch" in line and "packaged: granet" in line
+
+
+# --- figures ---------------------------------------------------------------------------------
+#: two layers of 200 and 1800 weights; at 80% sparsity ERK keeps 400: density is proportional to
+#: (n_in + n_out) / (n_in n_out), 30/200 and 90/1800, scaled by e with 30 e + 90 e = 400: 0.5 and
+#: 1/6 of each layer (100 and 300 weights)
+LAYERS = [("features.0.weight", [10, 20]), ("fc.weight", [30, 60])]
+TARGETS = {
+    "gmp": "fggp_repro.pruners.gmp.GMP",
+    "fggp": "fggp_repro.pruners.two_stage.FGGP",
+    "granet": "fggp_repro.pruners.granet.GraNet",
+    "dense": "fggp_repro.pruners.dense.Dense",
+}
+#: (pruner, seed): final layer densities, test accuracy at iterations 50 and 100 (evaluated every
+#: second epoch), training loss of epochs 1-4 (25 iterations each)
+CURVES = {
+    ("gmp", 1): ([0.5, 0.1], [50.0, 70.0], [2.0, 1.5, 1.2, 1.0]),
+    ("gmp", 2): ([0.3, 0.2], [54.0, 74.0], [2.2, 1.7, 1.4, 1.2]),
+    ("fggp", 1): ([0.6, 0.2], [60.0, 80.0], [1.9, 1.4, 1.1, 0.9]),
+    ("fggp", 2): ([0.4, 0.2], [62.0, 82.0], [2.1, 1.6, 1.3, 1.1]),
+    ("zzz", 1): ([0.2, 0.2], [40.0, 60.0], [2.3, 2.0, 1.8, 1.7]),
+    ("aaa", 1): ([0.2, 0.2], [30.0, 50.0], [2.3, 2.0, 1.8, 1.7]),
+    ("dense", 1): ([1.0, 1.0], [70.0, 90.0], [1.8, 1.2, 0.8, 0.5]),
+}  # fmt: skip
+TRAINED_RUNS = [
+    (p, 0.8, "dense", s, CURVES[(p, s)][1][-1]) for p in ("gmp", "fggp") for s in (1, 2)
+]
+TRAINED_RUNS += [("dense", 0.0, "n/a", 1, 90.0)]
+#: 100 iterations, a pruning step every 10 until 0.8 x 100: the cubic's n x interval is 80
+SCHEDULE = {"interval": 10, "start_iteration": 0, "end_fraction": 0.8}
+
+
+def add_training(root, curves=CURVES):
+    """What a trained run records beyond the table's fields: its layers, its config's pruner and
+    schedule, 100 iterations, and a metrics.jsonl, for every record write_records wrote."""
+    for path in root.rglob("result.json"):
+        record = json.loads(path.read_text())
+        densities, accuracies, losses = curves[(record["pruner"], record["seed"])]
+        record["per_layer"] = [
+            {"name": name, "shape": shape, "numel": shape[0] * shape[1], "density": d}
+            for (name, shape), d in zip(LAYERS, densities, strict=True)
+        ]
+        pruner = {"name": record["pruner"], "_target_": TARGETS.get(record["pruner"], "no.Such")}
+        record["config"].update(pruner=pruner, schedule=SCHEDULE)
+        record.update(iterations=100, density_base="prunable", params_prunable=2000)
+        path.write_text(json.dumps(record))
+        epochs = [{"epoch": e, "iteration": 25 * e, "train_loss": loss, "sparsity": 0.1 * e}
+                  for e, loss in enumerate(losses, 1)]  # fmt: skip
+        for epoch, accuracy in zip(epochs[1::2], accuracies, strict=True):
+            epoch["test_acc"] = accuracy
+        (path.parent / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
+    return root
+
+
+def trained_report(root):
+    from fggp_repro.figures import setting_runs
+    from fggp_repro.plots import report_colours
+
+    result = report(load_records(root), ["markdown"], None, None)
+    return result, setting_runs(result["cells"], result["runs"]), report_colours(result["cells"])
+
+
+def lines_by_label(ax) -> dict[str, list[float]]:
+    return {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+
+
+def test_layer_density_figure_draws_seed_means_against_erk(tmp_path):
+    from fggp_repro.figures import layer_density_figure
+
+    _, settings, colour = trained_report(add_training(write_records(tmp_path, TRAINED_RUNS)))
+    assert list(settings) == [("synthetic", "b", 0.8, "dense")]  # dense is no setting of its own
+    fig = layer_density_figure("synthetic", settings, colour)
+    [ax] = fig.axes
+    lines = lines_by_label(ax)
+    assert lines["gmp (n=2)"] == pytest.approx([0.4, 0.15])  # (0.5 + 0.3) / 2, (0.1 + 0.2) / 2
+    assert lines["fggp (n=2)"] == pytest.approx([0.5, 0.2])
+    assert lines["ERK at this target"] == pytest.approx([0.5, 1 / 6])
+    assert not any(label.startswith("dense") for label in lines)  # dense is not pruned
+    assert ax.get_yscale() == "log" and ax.get_ylabel() and ax.get_xlabel()
+
+
+def test_erk_reference_is_erk_as_the_masks_draw_it():
+    from fggp_repro.figures import erk_reference
+
+    per_layer = [{"name": n, "shape": s, "numel": s[0] * s[1]} for n, s in LAYERS]
+    assert erk_reference(per_layer, 0.8) == pytest.approx([0.5, 1 / 6])
+    # over 2020 parameters (20 always-active biases): round(0.2 x 2020) - 20 = 384 weights
+    # stay, 30 e + 90 e = 384: 96 of 200 and 288 of 1800
+    assert erk_reference(per_layer, 0.8, base=2020) == pytest.approx([0.48, 0.16])
+
+
+def test_training_curves_mean_band_and_the_cubic_schedule(tmp_path):
+    from fggp_repro.figures import curve, curves_figure, run_metrics, schedule_sparsity
+
+    result, settings, colour = trained_report(add_training(write_records(tmp_path, TRAINED_RUNS)))
+    [(setting, runs)] = settings.items()
+    accuracy, loss, sparsity = curves_figure(setting, runs, colour).axes
+    [gmp] = [c for c in accuracy.containers if c.get_label() == "gmp (n=2)"]
+    assert list(gmp.lines[0].get_ydata()) == [52.0, 72.0]  # evaluated at iterations 50, 100 only
+    assert list(gmp.lines[0].get_xdata()) == pytest.approx([50, 100], abs=2)  # nudged apart
+    assert lines_by_label(loss)["gmp (n=2)"] == pytest.approx([2.1, 1.6, 1.3, 1.1])
+    band = curve(run_metrics(runs[runs["label"] == "gmp"]), "train_loss")
+    assert list(band["min"]) == [2.0, 1.5, 1.2, 1.0] and list(band["max"]) == [2.2, 1.7, 1.4, 1.2]
+    assert lines_by_label(loss)["dense (n=1)"] == [1.8, 1.2, 0.8, 0.5]  # the reference, in grey
+    assert not any(label.startswith("dense") for label in lines_by_label(sparsity))
+    # s_t = s_f + (s_i - s_f) (1 - t / (n dt))^3 with s_i = 0, s_f = 0.8, n dt = 80
+    [schedule] = [line for line in sparsity.get_lines() if line.get_drawstyle() == "steps-post"
+                  and line.get_color() == colour["gmp"]]  # fmt: skip
+    at = dict(zip(schedule.get_xdata(), schedule.get_ydata(), strict=True))
+    assert at[20] == pytest.approx(100 * (0.8 - 0.8 * 0.75**3))
+    assert at[60] == pytest.approx(100 * (0.8 - 0.8 * 0.25**3))
+    assert at[80] == at[100] == pytest.approx(80.0)
+    granet = result["runs"].iloc[0].copy()
+    granet["config"] = {"pruner": {"_target_": TARGETS["granet"], "end_fraction": 0.5},
+                        "schedule": SCHEDULE}  # fmt: skip
+    iterations, values = schedule_sparsity(granet)  # its own window overrides the schedule's
+    assert iterations[-2:] == [50, 100] and values[-2] == values[-1] == pytest.approx(0.8)
+
+
+def test_two_configurations_of_one_pruner_stay_apart_in_the_figures(tmp_path):
+    from fggp_repro.figures import curves_figure, layer_density_figure
+
+    gmp = [run for run in TRAINED_RUNS if run[0] == "gmp"]
+    add_training(write_records(tmp_path / "a", gmp, tag="a"))
+    other = {key: ([0.1, 0.3], *rest) for key, (_, *rest) in CURVES.items()}
+    add_training(write_records(tmp_path / "b", gmp, tag="b"), other)
+    _, settings, colour = trained_report(tmp_path)
+    [(setting, runs)] = settings.items()
+    lines = lines_by_label(layer_density_figure("synthetic", settings, colour).axes[0])
+    assert lines["gmp [gmp0.8densea] (n=2)"] == pytest.approx([0.4, 0.15])
+    assert lines["gmp [gmp0.8denseb] (n=2)"] == pytest.approx([0.1, 0.3])  # never the average
+    assert colour["gmp [gmp0.8densea]"] != colour["gmp [gmp0.8denseb]"]
+    loss = curves_figure(setting, runs, colour).axes[1]
+    assert sorted(lines_by_label(loss)) == ["gmp [gmp0.8densea] (n=2)", "gmp [gmp0.8denseb] (n=2)"]
+
+
+def test_accuracy_targets_are_categories_and_panels_share_the_accuracy_axis(tmp_path):
+    from fggp_repro.plots import accuracy_figure, report_colours
+
+    runs = [(p, t, i, s, a + 10 * (i == "sparse50")) for p, t, i, s, a in RUNS[:8]
+            for i in ("dense", "sparse50")]  # fmt: skip
+    result = report(load_records(write_records(tmp_path, runs)), ["markdown"], None, None)
+    fig = accuracy_figure(result["cells"], report_colours(result["cells"]))
+    left, right = fig.axes
+    assert left.get_ylim() == right.get_ylim()  # 70-92 and 80-102 on one axis
+    for ax in (left, right):
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["90%", "98%"]
+        for container in ax.containers:  # one per pruner: markers and bars, never joined
+            data = container.lines[0]
+            assert data.get_linestyle() == "None"
+            assert all(abs(x - round(x)) < 0.3 and round(x) in (0, 1) for x in data.get_xdata())
+    assert {c.get_label() for c in left.containers} == {"A (n=1–2)", "B (n=2)", "C (n=1–2)"}
+    assert "±1 std over the n seeds" in fig.get_suptitle()
+
+
+def test_tied_pruners_keep_visible_markers_on_the_rank_axis(tmp_path):
+    from fggp_repro.plots import plot_critical_difference
+
+    stats = {"d": {"mean_ranks": {"X": 1.5, "Y": 2.25, "Z": 2.25}, "critical_difference": 1.0,
+                   "settings": 4, "p_value": 0.5, "alpha": 0.05}}  # fmt: skip
+    fig = plot_critical_difference(stats, {"d": [["Y", "Z"]]}, tmp_path / "ranks.png")
+    [ax] = fig.axes
+    markers = [(line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines()
+               if line.get_marker() == "o"]  # fmt: skip
+    assert len(markers) == 3 and len(set(markers)) == 3
+    assert sorted(x for x, _ in markers) == [1.5, 2.25, 2.25]
+    assert "lower is better" in ax.get_title()
+
+
+def colours_drawn(fig, name: str) -> set[tuple]:
+    """The colours of the lines, error bars and texts labelled `name (...)` in a figure."""
+    from matplotlib.colors import to_rgba
+
+    found = set()
+    for ax in fig.axes:
+        found |= {line.get_color() for line in ax.get_lines() if line.get_label().startswith(name)}
+        found |= {c.lines[0].get_color() for c in ax.containers if c.get_label().startswith(name)}
+        found |= {text.get_color() for text in ax.texts if text.get_text().startswith(name)}
+    return {to_rgba(colour) for colour in found}
+
+
+def test_a_pruner_has_one_colour_in_every_figure(tmp_path, monkeypatch):
+    """zzz and aaa are no pruners of the fixed palette; aaa ran one target of three, too few to
+    be ranked: a figure choosing its colours from its own pruners would give zzz aaa's."""
+    import fggp_repro.figures
+    import fggp_repro.plots
+    from fggp_repro.collect import write_report
+
+    runs = [(p, t, "dense", 1, CURVES[(p, 1)][1][-1] + 100 * t) for p in ("gmp", "fggp", "zzz")
+            for t in (0.8, 0.9, 0.95)] + [("aaa", 0.9, "dense", 1, 50.0)]  # fmt: skip
+    result, _, _ = trained_report(add_training(write_records(tmp_path / "runs", runs)))
+    drawn = []
+
+    def keep(fig, path):  # what write_report draws, kept to look at (writing PNGs is slow)
+        drawn.append((path.name, fig))
+        fggp_repro.plots.pyplot().close(fig)
+
+    monkeypatch.setattr(fggp_repro.plots, "save", keep)
+    monkeypatch.setattr(fggp_repro.figures, "save", keep)
+    write_report(result, tmp_path / "tables")
+    assert sorted(name for name, _ in drawn) == [
+        "accuracy.png", "layer_density_synthetic.png", "ranks.png", "synthetic_b_s0.8_dense.png",
+        "synthetic_b_s0.95_dense.png", "synthetic_b_s0.9_dense.png",
+    ]  # fmt: skip
+    for pruner in ("gmp (", "zzz ("):
+        seen = [colours_drawn(fig, pruner) for _, fig in drawn]
+        assert all(len(colours) == 1 for colours in seen), pruner  # drawn, in one colour
+        assert len(set.union(*seen)) == 1, pruner

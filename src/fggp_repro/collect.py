@@ -61,6 +61,9 @@ COLUMNS = [
     "protocol",
     "best_test_acc_after_pruning",
 ]
+#: what the figures read of a record beyond the table's columns: the layers, the density base,
+#: the length of training
+DETAILS = ["per_layer", "params_prunable", "params_conv_linear", "density_base", "iterations"]
 SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
 LEGACY = "no-id"  # setting_id of records written before run ids existed
 DEFAULT_PROTOCOL = "fggp_authors"  # records written before protocols were named followed it
@@ -76,7 +79,8 @@ _MISSING = object()
 
 
 def load_records(root: Path, warn: Callable[[str], object] = print) -> pd.DataFrame:
-    """One row per result.json below `root` (flat fields only), plus its path."""
+    """One row per result.json below `root` (flat fields, and the figures' DETAILS), plus its
+    path."""
     rows = []
     for path in sorted(Path(root).rglob(RESULT_FILE)):
         try:
@@ -88,18 +92,24 @@ def load_records(root: Path, warn: Callable[[str], object] = print) -> pd.DataFr
         row["setting_id"] = row["setting_id"] or LEGACY
         row["protocol"] = row["protocol"] or DEFAULT_PROTOCOL
         row["config"] = record.get("config")
+        row.update({key: record.get(key) for key in DETAILS})
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*COLUMNS, "path", "config"])
+    return pd.DataFrame(rows, columns=[*COLUMNS, "path", "config", *DETAILS])
+
+
+def completed(records: pd.DataFrame) -> pd.DataFrame:
+    """The completed runs, a record without a dataset or backbone put under `unknown`, never
+    mixed into a named one."""
+    done = records[records["status"] == "completed"]
+    return done.fillna({"dataset": UNKNOWN, "backbone": UNKNOWN})
 
 
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
     """Completed runs per setting and configuration: accuracy mean, std (NaN for one seed) and
     seed count; mean achieved sparsity; the configuration (of its first run); and `reference`,
     true for dense training, so that no later step has to recognise it by its label. A record
-    without a dataset or backbone is put under `unknown`, never mixed into a named one."""
-    done = records[records["status"] == "completed"]
-    done = done.fillna({"dataset": UNKNOWN, "backbone": UNKNOWN})  # a section of their own
-    grouped = done.groupby([*SETTING, "setting_id"], dropna=False)
+    without a dataset or backbone is put under `unknown`, a section of its own."""
+    grouped = completed(records).groupby([*SETTING, "setting_id"], dropna=False)
     table = grouped.agg(
         acc_mean=("final_test_acc", "mean"),
         acc_std=("final_test_acc", "std"),
@@ -178,6 +188,14 @@ def label_configurations(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def labelled_runs(records: pd.DataFrame, summary: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """The completed runs of the configurations in `summary`, each with its configuration's
+    `label` (`labels`, by summary index: the pruner as the tables name it) and `reference`
+    flag: what the figures draw, so that they keep apart, and leave out, what the tables do."""
+    keys = summary[[*SETTING, "setting_id", "reference"]].assign(label=labels)
+    return completed(records).merge(keys, on=[*SETTING, "setting_id"])
+
+
 def config_warnings(summary: pd.DataFrame) -> list[str]:
     """One line per setting of the summary with several configurations, naming the settings in
     which they differ (give it the summary without the dense runs left out: those are named
@@ -244,17 +262,20 @@ def report(
     """Every table in every format, the statistics and the warnings, for the records given.
 
     Returns `summary` (one row per kept configuration, labelled), `cells` (the paper table's
-    cells with rank, win, beats_dense and reference: what the plots draw), `ranking` (mean
-    ranks per dataset), `texts` (file name -> content: paper_table, rankings, costs and, with
-    `published`, published, in each format; the CSVs are tidy and numeric), `stats` (dataset ->
-    Friedman/Nemenyi result or None) and `warnings` (lines for stderr or a log: configurations
-    shown apart, dense runs left out)."""
+    cells with rank, win, beats_dense and reference: what the plots draw), `runs` (the runs of
+    the kept configurations with their `label`: what the figures of layers and training curves
+    draw), `ranking` (mean ranks per dataset), `texts` (file name -> content: paper_table,
+    rankings, costs and, with `published`, published, in each format; the CSVs are tidy and
+    numeric), `stats` (dataset -> Friedman/Nemenyi result or None) and `warnings` (lines for
+    stderr or a log: configurations shown apart, dense runs left out)."""
     summary = summarize(records)
     matches, left_out_lines = reference_matches(summary)
     left_out = summary["reference"] & ~summary.index.isin(list(matches))
     summary = summary[~left_out]
     warnings = [*config_warnings(summary), *left_out_lines]
-    summary = label_configurations(summary)
+    labelled = label_configurations(summary)
+    runs = labelled_runs(records, summary, labelled["pruner"])
+    summary = labelled
     table = cells(summary, matches)
     ranked = ranks(table)
     table = marked(table, ranked)
@@ -275,7 +296,7 @@ def report(
         if published is not None:
             texts[f"published{suffix}"] = comparison(summary, published, fmt)
     return {
-        "summary": summary, "cells": table, "ranking": ranking, "texts": texts,
+        "summary": summary, "cells": table, "runs": runs, "ranking": ranking, "texts": texts,
         "stats": significance(ranked), "warnings": warnings,
     }  # fmt: skip
 
@@ -303,8 +324,10 @@ def significance_line(stats: dict[str, dict | None]) -> str:
 
 
 def write_report(result: dict, out: Path) -> list[Path]:
-    """The tables, statistics and plots of a report into `out`, each written atomically."""
-    from fggp_repro.plots import plot_accuracy, plot_critical_difference
+    """The tables, statistics and plots of a report into `out`, each written atomically; the
+    figures of layers and training curves where the runs recorded what they need."""
+    from fggp_repro.figures import write_figures
+    from fggp_repro.plots import plot_accuracy, plot_critical_difference, report_colours
     from fggp_repro.records import write_atomic, write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
@@ -315,7 +338,8 @@ def write_report(result: dict, out: Path) -> list[Path]:
     stats = result["stats"]
     write_json_atomic(out / "significance.json", stats)
     written.append(out / "significance.json")
-    plot_accuracy(result["cells"], out / "accuracy.png")
+    colour = report_colours(result["cells"])  # one colour per pruner in every figure
+    plot_accuracy(result["cells"], out / "accuracy.png", colour)
     written.append(out / "accuracy.png")
     if any(s is not None for s in stats.values()):
         groups = {
@@ -323,8 +347,9 @@ def write_report(result: dict, out: Path) -> list[Path]:
             for d, s in stats.items()
             if s is not None
         }
-        plot_critical_difference(stats, groups, out / "ranks.png")
+        plot_critical_difference(stats, groups, out / "ranks.png", colour)
         written.append(out / "ranks.png")
+    written += write_figures(result["cells"], result["runs"], out, colour)
     return written
 
 

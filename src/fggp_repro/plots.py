@@ -1,15 +1,18 @@
 """Pictures of the results, written atomically as PNG (or PDF/SVG): accuracy against sparsity,
 and the critical-difference diagrams of the rankings; both with a row of panels per dataset,
-since no picture may mix or rank accuracies of different datasets."""
+since no picture may mix or rank accuracies of different datasets. Every figure of a report
+takes its colours from one mapping (`report_colours`), so a pruner looks the same in each."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,23 +22,46 @@ def _pyplot():
 
 
 #: every pruner keeps its colour in every panel and figure, whichever others are drawn
-PALETTE = ["fggp", "gmp", "mfgn_annealed", "granet", "rigl", "set", "snip", "grasp", "synflow",
-           "fggp_annealed", "mfgn", "dense"]  # fmt: skip
-EXTRA = ["black", "darkgoldenrod", "teal", "navy"]
+PALETTE = ("fggp", "gmp", "mfgn_annealed", "granet", "rigl", "set", "snip", "grasp", "synflow",
+           "fggp_annealed", "mfgn")  # fmt: skip
+#: PALETTE's colours in its order, then those of other names: tab10 without its grey, which
+#: stays the reference's
+STRONG = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+          "tab:olive", "tab:cyan", "black", "darkgoldenrod", "teal", "navy", "magenta",
+          "yellowgreen", "slateblue", "chocolate")  # fmt: skip
+NEUTRAL = "grey"  # dense training, in every figure
 
 
-def colours(pruners: list[str]) -> dict[str, object]:
-    """tab10's ten strong colours, then a few more, assigned by a fixed order of pruners."""
-    strong = [_pyplot().get_cmap("tab10")(i) for i in range(10)] + EXTRA
-    known = PALETTE + sorted(set(pruners) - set(PALETTE))
-    return {p: strong[known.index(p) % len(strong)] for p in pruners}
+def colours(pruners: Iterable[str], references: Iterable[str] = ()) -> dict[str, str]:
+    """A colour per name: PALETTE's pruners a fixed one, other names (a new pruner, a pruner's
+    configurations `gmp [id]`) the colours left, in sorted order, and references NEUTRAL. The
+    others depend on which names are given: build one mapping from every name a report draws
+    (`report_colours`) and give it to every figure."""
+    references = set(references)
+    names = set(pruners) - references
+    spare = STRONG[len(PALETTE) :]
+    others = sorted(names - set(PALETTE))
+    mapping = {p: STRONG[PALETTE.index(p)] for p in names & set(PALETTE)}
+    mapping.update({p: spare[i % len(spare)] for i, p in enumerate(others)})
+    return {**mapping, **dict.fromkeys(references, NEUTRAL)}
 
 
-def _save(fig, path: Path) -> None:
+def report_colours(cells: pd.DataFrame) -> dict[str, str]:
+    """The one mapping of a report's figures, from its cells (labels as the tables show them)."""
+    return colours(cells["pruner"], cells.loc[cells["reference"], "pruner"])
+
+
+def save(fig, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=120)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     tmp.replace(path)
+
+
+def seeds_text(n: Iterable[int]) -> str:
+    """`n=2`, or `n=1–3` when the cells of one line have different seed counts."""
+    low, high = min(n), max(n)
+    return f"n={low}" if low == high else f"n={low}–{high}"
 
 
 Panel = tuple[tuple[str, str, str], pd.DataFrame, pd.DataFrame]
@@ -54,53 +80,77 @@ def accuracy_panels(cells: pd.DataFrame) -> list[Panel]:
     return panels
 
 
-def plot_accuracy(cells: pd.DataFrame, path: Path) -> None:
-    """Accuracy (mean +- std over seeds) against target sparsity, a line per pruner; the dense
-    runs matching a panel's as a horizontal reference line; a row of panels per dataset, one
-    panel per backbone and initial state."""
-    plt = _pyplot()
-    palette = colours(list(cells["pruner"].unique()))
+def plot_accuracy(cells: pd.DataFrame, path: Path, colour: dict[str, str] | None = None) -> Any:
+    """Draw `accuracy_figure` to `path`; returns the (closed) figure."""
+    fig = accuracy_figure(cells, colour or report_colours(cells))
+    save(fig, path)
+    return fig
+
+
+def accuracy_figure(cells: pd.DataFrame, colour: dict[str, str]) -> Any:
+    """Accuracy (mean +- std over seeds) at each measured target sparsity, a marker per pruner
+    and target; the dense runs matching a panel's as horizontal reference lines; a row of panels
+    per dataset, one panel per backbone and initial state. Targets are categories, evenly
+    spaced and never joined by lines: nothing was measured between them. The panels of a row
+    share their accuracy axis, so that they compare at a glance (datasets do not)."""
+    plt = pyplot()
     panels = accuracy_panels(cells)
     datasets = sorted({dataset for (dataset, _, _), _, _ in panels}) or [""]
     columns = max([sum(p[0][0] == d for p in panels) for d in datasets] + [1])
     fig, axes = plt.subplots(
-        len(datasets), columns, figsize=(5 * columns, 4 * len(datasets)), squeeze=False
-    )
+        len(datasets), columns, figsize=(5 * columns, 4.4 * len(datasets) + 0.4),
+        squeeze=False, sharey="row", layout="constrained",
+    )  # fmt: skip
     used = {d: 0 for d in datasets}
     for (dataset, backbone, init), rows, references in panels:
         ax = axes[datasets.index(dataset)][used[dataset]]
         used[dataset] += 1
-        for pruner, line in rows.groupby("pruner"):
-            line = line.sort_values("target_sparsity")
+        targets = sorted(rows["target_sparsity"].unique())
+        pruners = sorted(rows["pruner"].unique())
+        step = 0.5 / len(pruners)  # side by side within a target, so no bar hides another
+        for i, pruner in enumerate(pruners):
+            line = rows[rows["pruner"] == pruner]
+            x = [targets.index(t) + (i - (len(pruners) - 1) / 2) * step
+                 for t in line["target_sparsity"]]  # fmt: skip
             ax.errorbar(
-                100 * line["target_sparsity"], line["mean"], yerr=line["std"],
-                marker="o", capsize=3, label=pruner, color=palette[pruner],
+                x, line["mean"], yerr=line["std"], fmt="o", capsize=3, color=colour[pruner],
+                label=f"{pruner} ({seeds_text(line['n'])})",
             )  # fmt: skip
         styles = ["--", ":", "-."]
         for i, (pruner, reference) in enumerate(references.groupby("pruner")):
-            ax.axhline(reference["mean"].iloc[0], color="grey", label=pruner,
-                       linestyle=styles[i % len(styles)])  # fmt: skip
-        ax.set(title=f"{dataset} / {backbone} / init {init}", xlabel="target sparsity (%)")
-        ax.set_ylabel("final test accuracy (%)")
-        ax.grid(alpha=0.3)
+            ax.axhline(reference["mean"].iloc[0], color=colour.get(pruner, NEUTRAL),
+                       linestyle=styles[i % len(styles)],
+                       label=f"{pruner} ({seeds_text(reference['n'])})")  # fmt: skip
+        ax.set_xticks(range(len(targets)), [f"{100 * t:g}%" for t in targets])
+        ax.set_xlim(-0.5, len(targets) - 0.5)
+        ax.set(title=f"{dataset} / {backbone} / init {init}", xlabel="target sparsity")
+        ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize="small")
     for row, dataset in enumerate(datasets):
+        axes[row][0].set_ylabel("final test accuracy (%)")
         for ax in axes[row][used.get(dataset, 0) :]:
             ax.axis("off")
-    fig.tight_layout()
-    _save(fig, path)
+    fig.suptitle("Final test accuracy at each measured target\nmean, error bar ±1 std over the "
+                 "n seeds in the legend (none where n=1)")  # fmt: skip
+    return fig
 
 
 def plot_critical_difference(
-    stats: dict[str, dict | None], groups: dict[str, list[list[str]]], path: Path
-) -> None:
+    stats: dict[str, dict | None],
+    groups: dict[str, list[list[str]]],
+    path: Path,
+    colour: dict[str, str] | None = None,
+) -> Any:
     """One critical-difference diagram per dataset, stacked: pruners on a mean-rank axis (1 =
-    best, on the left); pruners joined by a bar are not significantly different (Nemenyi, at
-    the test's alpha); the CD length is drawn on top. A dataset where the test cannot run gets a
-    line saying so instead of a diagram."""
-    plt = _pyplot()
+    best, on the left; lower is better); pruners joined by a bar are not significantly
+    different (Nemenyi, at the test's alpha); the CD length is drawn on top. A dataset where
+    the test cannot run gets a line saying so instead of a diagram. Returns the (closed)
+    figure."""
+    plt = pyplot()
+    if colour is None:
+        colour = colours({p for s in stats.values() if s for p in s["mean_ranks"]})
     heights = [
-        1.2 + 0.35 * len(s["mean_ranks"]) + 0.1 * len(groups.get(d, [])) if s else 0.6
+        1.4 + 0.35 * len(s["mean_ranks"]) + 0.1 * len(groups.get(d, [])) if s else 0.6
         for d, s in stats.items()
     ]
     fig, axes = plt.subplots(
@@ -113,15 +163,19 @@ def plot_critical_difference(
             ax.text(0.5, 0.5, f"{dataset}: too few pruners or settings for the Friedman test",
                     ha="center", va="center", fontsize=9, transform=ax.transAxes)  # fmt: skip
             continue
-        _critical_difference_panel(ax, dataset, result, groups.get(dataset, []))
+        _critical_difference_panel(ax, dataset, result, groups.get(dataset, []), colour)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
+    return fig
 
 
-def _critical_difference_panel(ax, dataset: str, stats: dict, groups: list[list[str]]) -> None:
+def _critical_difference_panel(
+    ax, dataset: str, stats: dict, groups: list[list[str]], colour: dict[str, str]
+) -> None:
+    """Each pruner's marker sits on its own row, where its line turns to its name: pruners of
+    equal mean rank stay visible side by side instead of one marker covering the other."""
     ranks = stats["mean_ranks"]
     k = len(ranks)
-    palette = colours(list(ranks))
     below = 0.25 * max(len(groups) - 1, 0)  # the names start under the last bar
     ax.set_xlim(0.5, k + 2.2)
     ax.set_ylim(-k - 1.5 - below, 2)
@@ -129,21 +183,24 @@ def _critical_difference_panel(ax, dataset: str, stats: dict, groups: list[list[
     for r in range(1, k + 1):
         ax.plot([r, r], [0, 0.15], color="black", linewidth=1)
         ax.text(r, 0.35, str(r), ha="center", fontsize=9)
+    ax.text(k + 0.6, 0, "mean rank\n(lower is better)", va="center", fontsize=9)
     cd = stats["critical_difference"]
     ax.plot([1, 1 + cd], [1.3, 1.3], color="black", linewidth=2)
     ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=9)
     for i, (pruner, rank) in enumerate(sorted(ranks.items(), key=lambda x: x[1])):
         y = -1 - below - i
-        ax.plot([rank, rank], [0, y], color=palette[pruner], linewidth=1)
-        ax.plot(rank, 0, "o", color=palette[pruner])
+        z = 2 + k - i  # a shorter drop lies over a longer one at the same rank
+        ax.plot([rank, rank], [0, y], color=colour[pruner], linewidth=1, zorder=z)
+        ax.plot([rank, k + 0.55], [y, y], color=colour[pruner], linewidth=0.8, zorder=z)
+        ax.plot(rank, y, "o", color=colour[pruner], zorder=z + k)
         ax.text(k + 0.6, y, f"{pruner} ({rank:.2f})", ha="left", va="center", fontsize=9,
-                color=palette[pruner])  # fmt: skip
-        ax.plot([rank, k + 0.55], [y, y], color=palette[pruner], linewidth=0.8)
+                color=colour[pruner])  # fmt: skip
     for j, group in enumerate(groups):
         low, high = min(ranks[g] for g in group), max(ranks[g] for g in group)
         ax.plot([low - 0.05, high + 0.05], [-0.4 - 0.25 * j] * 2, color="black", linewidth=4)
     ax.set_title(
-        f"{dataset}: mean rank over {stats['settings']} settings (Friedman p = "
-        f"{stats['p_value']:.3g}; bars: no significant difference at alpha = {stats['alpha']})",
+        f"{dataset}: mean rank over {stats['settings']} settings, lower is better (Friedman "
+        f"p = {stats['p_value']:.3g}; bars: no significant difference at alpha = "
+        f"{stats['alpha']})",
         fontsize=9,
     )
