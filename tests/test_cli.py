@@ -163,10 +163,6 @@ def test_failed_jobs_are_summarised_from_disk_under_joblib(tmp_path):
     assert "sweep of 2 run(s): 1 completed, 1 failed" in result.stderr
     failed_line = next(line for line in result.stderr.splitlines() if "failed:" in line)
     assert "TrainingDiverged" in failed_line
-    rerun = run_cli(
-        "--multirun", *FAST, "pruner=gmp", "sparsity=0.9", "optim.lr=0.1", f"output_root={tmp_path}"
-    )
-    assert rerun.returncode == 0 and "0 to run, 1 already completed" in rerun.stdout
 
 
 BAD_INPUT = {
@@ -192,6 +188,7 @@ BAD_INPUT = {
     "non-finite lr": ["optim.lr=inf"],
     "batch larger than the data": ["pruner=dense", "train.batch_size=100000"],
     "unwritable run dir": ["hydra.run.dir=/proc/forbidden"],
+    "w&b online without a login": ["logger=wandb", "logger.mode=online"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
     "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
     "sweep with a non-integer seed": ["--multirun", "seed=1,abc"],
@@ -209,6 +206,7 @@ SAYS = {
     "non-finite lr": "optim.lr must be a finite number, got inf",
     "batch larger than the data": "train.batch_size=100000 is larger than the 256",
     "negative lr": "optim.lr must be > 0",
+    "w&b online without a login": "logger=wandb",
 }
 
 

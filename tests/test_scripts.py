@@ -10,6 +10,8 @@ import sys
 import torch
 from conftest import REPO
 
+from fggp_repro.estimate import bench_report
+
 
 def test_benchmark_runs_every_variant_and_writes_its_report(tmp_path):
     result = subprocess.run(
@@ -19,7 +21,9 @@ def test_benchmark_runs_every_variant_and_writes_its_report(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ratio") == 3
-    report = json.loads((tmp_path / "cpu.json").read_text())
+    [path] = tmp_path.glob("*.json")
+    report = json.loads(path.read_text())
+    assert bench_report(report["device"], tmp_path) == (report, path)  # where dry runs look
     entry = report["backbones"]["vgg_tiny"]
     assert set(entry["images_per_second"]) == {
         "a_authors_style", "b_plain", "c_ours_dense", "d_ours_fggp", "e_ours_fastest"

@@ -32,7 +32,7 @@ from fggp_repro.spec import PLUGIN_GROUPS, PluginSpec, RunSpec, locate
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 PROG = "fggp-repro"
-CHECKED_GROUPS = ("backbone", "pruner", "data", "protocol", "experiment")
+CHECKED_GROUPS = ("backbone", "pruner", "data", "logger", "protocol", "experiment")
 PLUGIN_KEYS = ("name", "_target_")
 
 
@@ -90,7 +90,9 @@ def to_spec(cfg: DictConfig, plugins_seen: dict[str, PluginSpec] | None = None) 
     # plugins are resolved only once the settings that need none have passed: cheap refusals
     check_settings(RunSpec(backbone=None, pruner=None, data=None, **settings))  # type: ignore[arg-type]
     plugins = {}
-    for group in ("data", "backbone", "pruner"):  # torch-free datasets first: cheap refusals
+    for group in ("data", "backbone", "pruner", "logger"):  # torch-free datasets first
+        if group not in cfg:
+            continue
         key = f"{group}:{json.dumps(OmegaConf.to_container(cfg[group]), sort_keys=True)}"
         if plugins_seen is None or key not in plugins_seen:
             plugin = plugin_spec(group, cfg[group])

@@ -23,12 +23,14 @@ from fggp_repro.data import load_data
 from fggp_repro.devices import choose_device
 from fggp_repro.errors import ConfigError, UserError
 from fggp_repro.flops import layer_forward_flops, network_flops, training_flops
-from fggp_repro.identity import run_id, setting_id
+from fggp_repro.identity import run_id, run_subdir, setting_id
+from fggp_repro.loggers.base import NoLogger, RunInfo, RunLogger
 from fggp_repro.masks import MaskSet, conv_linear_parameter_count
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
 from fggp_repro.records import (
     CHECKPOINT_DIRECTORY,
+    METRICS_FILE,
     RESULT_FILE,
     environment,
     exclusive,
@@ -43,9 +45,11 @@ from fggp_repro.trainer import epoch_line, run, set_determinism
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
 RUNNING_METRICS_FILE = "metrics.running.jsonl"  # renamed to METRICS_FILE when the run completes
 MODEL_FILE = "model.pt"
+#: the record's figures a logger gets at the end of a run
+HEADLINE = ("final_test_acc", "achieved_sparsity", "inference_flops_fraction",
+            "training_flops_fraction")  # fmt: skip
 
 
 class RunFailed(Exception):
@@ -134,7 +138,15 @@ def _train(
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
-    if not resume(state, checkpoint_dir):
+    resumed = resume(state, checkpoint_dir)
+    run_logger = start_logger(spec, output_dir, resumed)
+    if run_logger is not None:  # a pruning event: global sparsity and each layer's density
+        state.on_mask_change.append(
+            lambda iteration, masks: run_logger.log_pruning(
+                iteration, 1.0 - masks.density, masks.layer_densities()
+            )
+        )
+    if not resumed:
         state.begin(data, spec.train.batch_size)
         running_metrics.unlink(missing_ok=True)
     else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
@@ -158,14 +170,20 @@ def _train(
             handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
         if spec.train.progress:
             tqdm.write(epoch_line(row))
+        if run_logger is not None:
+            run_logger.log_epoch(state.iteration, row)
 
     try:
         outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
     except Preempted:
+        if run_logger is not None:
+            close_logged_run(run_logger, {}, "preempted")
         raise
     except Exception as error:  # whatever stops training: recorded with its traceback
         details = traceback.format_exc()
         record.update(status="failed", reason=failure_reason(error, device), traceback=details)
+        if run_logger is not None:
+            close_logged_run(run_logger, {}, "failed")
         logs = log_to_files(f"training failed:\n{details}")
         in_log = f" and {', '.join(logs)}" if logs else ""
         if completed_before:
@@ -207,11 +225,41 @@ def _train(
     running_metrics.replace(output_dir / METRICS_FILE)
     write_json_atomic(result_path, record)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    if run_logger is not None:
+        close_logged_run(run_logger, {key: record[key] for key in HEADLINE}, "completed")
     log.info(
         "final test accuracy %.2f%%, sparsity %.4f -> %s",
         outcome.final_test_acc, record["achieved_sparsity"], result_path,
     )  # fmt: skip
     return record
+
+
+def start_logger(spec: RunSpec, output_dir: Path, resumed: bool) -> RunLogger | None:
+    """The run's logger (`logger=`), started: a resumed run continues its logged run. None
+    where nothing is logged, so that no pruning event computes layer densities for nobody."""
+    if spec.logger is None or spec.logger.builder is NoLogger:
+        return None
+    run_logger = spec.logger.builder(spec.logger.options)
+    run_logger.start(
+        RunInfo(
+            run_id=run_id(spec),
+            name=run_subdir(spec),
+            group=Path(spec.output_root).resolve().name,
+            run_dir=output_dir,
+            config=spec.config,
+            resumed=resumed,
+        )
+    )
+    return run_logger
+
+
+def close_logged_run(run_logger: RunLogger, summary: dict[str, Any], status: str) -> None:
+    """A tracker that fails to close its run (a server out of reach) costs a warning, never
+    the run, whose record on disk is what counts, nor the error that ended it."""
+    try:
+        run_logger.finish(summary, status)
+    except Exception:  # a tracking library's errors share no type narrower than this
+        log.warning("the logger could not close the logged run:\n%s", traceback.format_exc())
 
 
 def best_after_pruning(

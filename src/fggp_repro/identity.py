@@ -33,7 +33,7 @@ from fggp_repro.spec import RunSpec
 #: every option of a plugin in the config (defaults included)
 IDENTITY_VERSION = 3
 IGNORED = (
-    "output_root", "skip_completed", "checkpoint", "train.progress", "train.device",
+    "output_root", "skip_completed", "checkpoint", "logger", "train.progress", "train.device",
     "train.deterministic", "train.compile", "train.channels_last",
     "train.eval_every", "train.eval_batch_size", "data.root", "data.download",
 )  # fmt: skip

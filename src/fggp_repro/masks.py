@@ -152,6 +152,15 @@ class MaskSet:
             torch.zeros_like(w) if w.grad is None else w.grad.detach().abs() for w in self.weights
         )
 
+    def layer_densities(self) -> dict[str, float]:
+        """Each masked weight's density, by parameter name."""
+        return {
+            name: active / w.numel()
+            for name, w, active in zip(
+                self.names, self.weights, self.layer_active_counts(), strict=True
+            )
+        }
+
     def layer_stats(self) -> list[dict]:
         return [
             {

@@ -75,7 +75,8 @@ def plan_jobs(
     for overrides in job_overrides:
         try:
             spec = to_spec(compose(list(overrides)), plugins_seen)
-            checks = (check_output_root, check_data, check_device) if check_environment else ()
+            checks = (check_output_root, check_data, check_device, check_logger)
+            checks = checks if check_environment else ()
             for check in checks:
                 key = f"{check.__name__}:{_environment_key(spec)}"
                 if key not in environment_checked:
@@ -155,6 +156,16 @@ def check_data(spec: RunSpec) -> None:
     spec.data.options.ensure_available()
 
 
+def check_logger(spec: RunSpec) -> None:
+    """A logger that cannot start (its library missing, W&B without a login) is named before
+    any job starts, not after the first epoch."""
+    if spec.logger is None:
+        return
+    reason = spec.logger.builder.unavailable(spec.logger.options)
+    if reason:  # it names the logger: "logger=wandb needs ..."
+        raise UserError(reason)
+
+
 def check_device(spec: RunSpec) -> None:
     name = spec.train.device
     if not name.startswith("cuda"):
@@ -177,4 +188,4 @@ def _sweep_value(value: Any) -> str:
 
 
 def _environment_key(spec: RunSpec) -> str:
-    return f"{spec.output_root}|{spec.data}|{spec.train.device}"
+    return f"{spec.output_root}|{spec.data}|{spec.train.device}|{spec.logger}"

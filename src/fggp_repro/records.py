@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch
 
 RESULT_FILE = "result.json"
+METRICS_FILE = "metrics.jsonl"  # one row per epoch, beside the record
 CHECKPOINT_DIRECTORY = "checkpoints"
 
 

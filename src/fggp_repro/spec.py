@@ -17,7 +17,7 @@ from typing import Any
 from fggp_repro.errors import ConfigError
 from fggp_repro.options import Choice, bounded, positive_list
 
-PLUGIN_GROUPS = ("backbone", "pruner", "data")
+PLUGIN_GROUPS = ("backbone", "pruner", "data", "logger")
 
 
 class Init(Choice):
@@ -136,6 +136,8 @@ class RunSpec:
     backbone: PluginSpec
     pruner: PluginSpec
     data: PluginSpec
+    #: where metrics go besides metrics.jsonl (TensorBoard, W&B, MLflow); not part of the run id
+    logger: PluginSpec | None = None
     sparsity: float = 0.95
     init: Init = Init.dense
     seed: int = bounded(1, "[0, inf)")
