@@ -486,3 +486,48 @@ def test_a_demo_run_logs_what_its_metrics_file_and_record_hold(name, tmp_path, r
     assert events[0][0] == 0 and events[-1][1] == pytest.approx(rows[-1]["sparsity"])
     summary = logged.get("summary/final_test_acc") or logged["final_test_acc"]
     assert summary[-1][1] == pytest.approx(record["final_test_acc"])
+
+
+class Unreachable(RunLogger):
+    """A tracker whose server cannot be reached, or goes away at its second epoch."""
+
+    def __init__(self, fails_at_start: bool):
+        super().__init__()
+        self.fails_at_start = fails_at_start
+        self.calls: list[str] = []
+
+    def start(self, run):
+        if self.fails_at_start:
+            raise ConnectionError("no tracking server")
+
+    def log_epoch(self, step, row):
+        self.calls.append("log_epoch")
+        if len(self.calls) == 2:
+            raise ConnectionError("the tracking server went away")
+
+    def finish(self, summary, status):
+        self.calls.append(f"finish {status}")
+
+
+def test_a_failing_tracker_costs_a_warning_never_the_run(tmp_path, monkeypatch, caplog):
+    from conftest import FAST, spec
+
+    from fggp_repro import experiment
+    from fggp_repro.loggers.base import FailSafe
+
+    warnings: list[str] = []
+    unreachable = Unreachable(fails_at_start=True)
+    safe = FailSafe(unreachable, warnings.append)
+    safe.call("start", run_info(tmp_path))
+    safe.call("log_epoch", *ROWS[0])
+    safe.call("finish", SUMMARY, "completed")
+    assert unreachable.calls == [] and len(warnings) == 1  # nothing after the first failure
+    assert "Unreachable.start failed" in warnings[0] and "ConnectionError" in warnings[0]
+
+    tracker = Unreachable(fails_at_start=False)
+    monkeypatch.setattr(experiment, "FailSafe", lambda _, warn: FailSafe(tracker, warn))
+    monkeypatch.setattr(experiment, "NoLogger", None)  # so that logger=none gets the tracker
+    record = experiment.run_experiment(spec(*FAST, "train.epochs=3"), tmp_path / "run")
+    assert record["status"] == "completed"
+    assert tracker.calls == ["log_epoch", "log_epoch"]  # no third epoch, no finish
+    assert "Unreachable.log_epoch failed" in caplog.text and "went away" in caplog.text

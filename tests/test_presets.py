@@ -6,11 +6,13 @@ import json
 import statistics
 
 import pytest
+import torch
 from conftest import run_cli, spec
 
 from fggp_repro.arguments import check_launcher
 from fggp_repro.errors import UserError
-from fggp_repro.estimate import EpochTime, bench_report, epoch_time, kind_of_job
+from fggp_repro.estimate import Rate, bench_report, epoch_time, kind_of_job
+from fggp_repro.sweep import planned_device_name
 
 SMALL = ["train.epochs=1", "data.train_size=128", "data.test_size=64", "schedule.interval=1",
          "train.progress=false"]  # fmt: skip
@@ -47,8 +49,8 @@ def test_relaunching_a_grid_runs_only_what_is_missing_and_writes_its_tables(tmp_
     assert "1 to run, 3 already completed" in third.stdout and fggp.exists()
     records = [json.loads(p.read_text()) for p in tmp_path.rglob("result.json")]
     plan = run_cli(*args, "sparsity=0.98", "hydra.sweeper.dry_run=true").stdout
-    median = statistics.median(r["train_seconds"] / r["epochs"] for r in records)
-    assert f"{median:.3g} s per epoch for vgg_tiny on synthetic, cpu" in plan
+    rate = statistics.median(r["images_per_second"] for r in records)  # 128 images an epoch
+    assert f"{128 / rate:.3g} s per epoch for vgg_tiny on synthetic, cpu" in plan
     assert f"median of 4 completed run(s) under {tmp_path}" in plan
 
 
@@ -60,10 +62,12 @@ def test_an_epoch_time_is_typed_else_measured_else_benchmarked(tmp_path):
     bench = bench_report("Z GPU", tmp_path)
     assert bench is not None and bench_report("Y GPU", tmp_path) is None
     assert epoch_time(job, "Z GPU", {}, {}, bench).seconds == 128 / 64.0
-    measured = {kind_of_job(job, "Z GPU"): EpochTime(3.0, "runs")}
-    assert epoch_time(job, "Z GPU", {}, measured, bench).seconds == 3.0
+    measured = {kind_of_job(job, "Z GPU"): Rate(32.0, "runs")}
+    assert epoch_time(job, "Z GPU", {}, measured, bench).seconds == 128 / 32.0
     assert epoch_time(job, "Z GPU", {"vgg_tiny": 5.0}, measured, bench).seconds == 5.0
     assert epoch_time(job, "Y GPU", {}, measured, None) is None  # another device
+    if not torch.cuda.is_available():  # a dry run on a machine without the jobs' GPU
+        assert planned_device_name("cuda") == "cuda"
 
 
 def test_slurm_launcher_config_composes_without_a_cluster(tmp_path):

@@ -93,7 +93,8 @@ def to_spec(cfg: DictConfig, plugins_seen: dict[str, PluginSpec] | None = None) 
     for group in ("data", "backbone", "pruner", "logger"):  # torch-free datasets first
         if group not in cfg:
             continue
-        key = f"{group}:{json.dumps(OmegaConf.to_container(cfg[group]), sort_keys=True)}"
+        options = OmegaConf.to_container(cfg[group], resolve=True)
+        key = f"{group}:{json.dumps(options, sort_keys=True)}"
         if plugins_seen is None or key not in plugins_seen:
             plugin = plugin_spec(group, cfg[group])
             check_options(plugin.options, group)

@@ -6,6 +6,7 @@ its source; a kind of run with none of them is named, so the user knows which fi
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from collections.abc import Iterable, Mapping
@@ -58,32 +59,44 @@ def kind_of_job(spec: RunSpec, device_name: str) -> RunKind:
 
 
 def completed_records(root: Path) -> list[dict[str, Any]]:
-    """The completed records under `root` that say how long they trained."""
+    """The completed records under `root` that say how fast they trained."""
     found = []
     for path in sorted(root.rglob("result.json")) if root.is_dir() else []:
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if record.get("status") == "completed" and record.get("train_seconds", 0) > 0:
+        if not isinstance(record, dict) or record.get("status") != "completed":
+            continue
+        rate = record.get("images_per_second")
+        if isinstance(rate, int | float) and math.isfinite(rate) and rate > 0:
             found.append(record)
     return found
 
 
-def from_records(records: Iterable[Mapping[str, Any]], root: Path) -> dict[RunKind, EpochTime]:
-    """The median seconds per epoch of each kind of completed run."""
+@dataclass(frozen=True)
+class Rate:
+    """Training images per second, and where that figure comes from."""
+
+    images_per_second: float
+    source: str
+
+
+def from_records(records: Iterable[Mapping[str, Any]], roots: str) -> dict[RunKind, Rate]:
+    """The median training rate of each kind of completed run (an epoch's time then follows
+    from the images of each job's own epoch, whatever size the measured runs had)."""
     per_kind: dict[RunKind, list[float]] = {}
     for record in records:
         try:
             kind = kind_of_record(record)
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             continue
-        per_kind.setdefault(kind, []).append(record["train_seconds"] / record["epochs"])
+        per_kind.setdefault(kind, []).append(record["images_per_second"])
     return {
-        kind: EpochTime(
-            statistics.median(times), f"median of {len(times)} completed run(s) under {root}"
+        kind: Rate(
+            statistics.median(rates), f"median of {len(rates)} completed run(s) under {roots}"
         )
-        for kind, times in per_kind.items()
+        for kind, rates in per_kind.items()
     }
 
 
@@ -94,21 +107,22 @@ def bench_report(device_name: str, bench_dir: Path = BENCH_DIR) -> tuple[dict, P
         report = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return (report, path) if report.get("device") == device_name else None
-
-
-def from_bench(report: Mapping[str, Any], path: Path, spec: RunSpec) -> EpochTime | None:
-    """An epoch's images over the benchmark's rate of the trainer's step for this backbone
-    (`ours_fastest` for bf16 runs, which adds compilation on a GPU; `ours_dense` for fp32)."""
-    entry = report.get("backbones", {}).get(spec.backbone.name)
-    if entry is None:
+    if not isinstance(report, dict) or report.get("device") != device_name:
         return None
+    return report, path
+
+
+def from_bench(report: Mapping[str, Any], path: Path, spec: RunSpec) -> Rate | None:
+    """The benchmark's rate of the trainer's step for this backbone (`ours_fastest` for bf16
+    runs, which adds compilation on a GPU; `ours_dense` for fp32), if it has one."""
     variant = "e_ours_fastest" if spec.train.bf16 else "c_ours_dense"
-    rate = entry["images_per_second"][variant]
-    return EpochTime(
-        train_set_size(spec.data) / rate,
-        f"{path} ({rate:.0f} images/s of {variant} at batch {report['batch_size']})",
-    )
+    try:
+        rate = float(report["backbones"][spec.backbone.name]["images_per_second"][variant])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(rate) and rate > 0):
+        return None
+    return Rate(rate, f"{path} ({variant} at batch {report.get('batch_size')})")
 
 
 def slug(text: str) -> str:
@@ -119,15 +133,18 @@ def epoch_time(
     spec: RunSpec,
     device_name: str,
     typed: Mapping[str, float | None],
-    measured: Mapping[RunKind, EpochTime],
+    measured: Mapping[RunKind, Rate],
     bench: tuple[dict, Path] | None,
 ) -> EpochTime | None:
-    """The first of: typed by the user for this backbone, measured on runs of this kind, the
-    benchmark of this device; None if none applies."""
+    """The first of: typed by the user for this backbone, the rate measured on runs of this
+    kind, the benchmark of this device; None if none applies. Training only: evaluation,
+    checkpoints and start-up are not counted."""
     seconds = typed.get(spec.backbone.name)
     if seconds is not None:
         return EpochTime(seconds, f"hydra.sweeper.epoch_seconds.{spec.backbone.name}")
-    found = measured.get(kind_of_job(spec, device_name))
-    if found is None and bench is not None:
-        found = from_bench(*bench, spec)
-    return found
+    rate = measured.get(kind_of_job(spec, device_name))
+    if rate is None and bench is not None:
+        rate = from_bench(*bench, spec)
+    if rate is None:
+        return None
+    return EpochTime(train_set_size(spec.data) / rate.images_per_second, rate.source)

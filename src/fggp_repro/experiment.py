@@ -3,6 +3,7 @@ it runs the same from the command line, a sweep launcher, a SLURM job or a noteb
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -24,7 +25,7 @@ from fggp_repro.devices import choose_device
 from fggp_repro.errors import ConfigError, UserError
 from fggp_repro.flops import layer_forward_flops, network_flops, training_flops
 from fggp_repro.identity import run_id, run_subdir, setting_id
-from fggp_repro.loggers.base import NoLogger, RunInfo, RunLogger
+from fggp_repro.loggers.base import HEADLINE, FailSafe, NoLogger, RunInfo, group_of
 from fggp_repro.masks import MaskSet, conv_linear_parameter_count
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
@@ -47,9 +48,6 @@ log = logging.getLogger(__name__)
 
 RUNNING_METRICS_FILE = "metrics.running.jsonl"  # renamed to METRICS_FILE when the run completes
 MODEL_FILE = "model.pt"
-#: the record's figures a logger gets at the end of a run
-HEADLINE = ("final_test_acc", "achieved_sparsity", "inference_flops_fraction",
-            "training_flops_fraction")  # fmt: skip
 
 
 class RunFailed(Exception):
@@ -139,127 +137,120 @@ def _train(
     checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
     resumed = resume(state, checkpoint_dir)
-    run_logger = start_logger(spec, output_dir, resumed)
-    if run_logger is not None:  # a pruning event: global sparsity and each layer's density
-        state.on_mask_change.append(
-            lambda iteration, masks: run_logger.log_pruning(
-                iteration, 1.0 - masks.density, masks.layer_densities()
+    tracker = start_logger(spec, output_dir, resumed)
+    with contextlib.ExitStack() as closing:
+        if tracker is not None:
+            closing.callback(tracker.call, "finish", {}, "failed")  # unless closed before
+            # a pruning event: the global sparsity and each layer's density
+            state.on_mask_change.append(
+                lambda iteration, masks: tracker.call(
+                    "log_pruning", iteration, 1.0 - masks.density, masks.layer_densities()
+                )
             )
-        )
-    if not resumed:
-        state.begin(data, spec.train.batch_size)
-        running_metrics.unlink(missing_ok=True)
-    else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
-        write_atomic(running_metrics, _jsonl(state.history))
-    log.info(
-        "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
-        spec.backbone.name, spec.pruner.name, record["target_sparsity"], record["init"],
-        record["dataset"], total_iterations(spec), record["run_id"],
-    )  # fmt: skip
+        if not resumed:
+            state.begin(data, spec.train.batch_size)
+            running_metrics.unlink(missing_ok=True)
+        else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
+            write_atomic(running_metrics, _jsonl(state.history))
+        log.info(
+            "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
+            spec.backbone.name, spec.pruner.name, record["target_sparsity"], record["init"],
+            record["dataset"], total_iterations(spec), record["run_id"],
+        )  # fmt: skip
 
-    def checkpoint(state: TrainState) -> None:
-        save_checkpoint(
-            checkpoint_dir, state.state_dict(), state.iteration, max(spec.checkpoint.keep, 1)
-        )
+        def checkpoint(state: TrainState) -> None:
+            save_checkpoint(
+                checkpoint_dir, state.state_dict(), state.iteration, max(spec.checkpoint.keep, 1)
+            )
 
-    def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
-        every = spec.checkpoint.every
-        if every and state.epoch % every == 0 and state.epoch < spec.train.epochs:
-            checkpoint(state)
-        with running_metrics.open("a") as handle:
-            handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
-        if spec.train.progress:
-            tqdm.write(epoch_line(row))
-        if run_logger is not None:
-            run_logger.log_epoch(state.iteration, row)
+        def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
+            every = spec.checkpoint.every
+            if every and state.epoch % every == 0 and state.epoch < spec.train.epochs:
+                checkpoint(state)
+            with running_metrics.open("a") as handle:
+                handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
+            if spec.train.progress:
+                tqdm.write(epoch_line(row))
+            if tracker is not None:
+                tracker.call("log_epoch", state.iteration, row)
 
-    try:
-        outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
-    except Preempted:
-        if run_logger is not None:
-            close_logged_run(run_logger, {}, "preempted")
-        raise
-    except Exception as error:  # whatever stops training: recorded with its traceback
-        details = traceback.format_exc()
-        record.update(status="failed", reason=failure_reason(error, device), traceback=details)
-        if run_logger is not None:
-            close_logged_run(run_logger, {}, "failed")
-        logs = log_to_files(f"training failed:\n{details}")
-        in_log = f" and {', '.join(logs)}" if logs else ""
-        if completed_before:
+        try:
+            outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
+        except Preempted:
+            if tracker is not None:
+                tracker.call("finish", {}, "preempted")
+            raise
+        except Exception as error:  # whatever stops training: recorded with its traceback
+            details = traceback.format_exc()
+            record.update(status="failed", reason=failure_reason(error, device), traceback=details)
+            if tracker is not None:
+                tracker.call("finish", {}, "failed")
+            logs = log_to_files(f"training failed:\n{details}")
+            in_log = f" and {', '.join(logs)}" if logs else ""
+            if completed_before:
+                raise RunFailed(
+                    f"training failed ({record['reason']}); the earlier completed record "
+                    f"{result_path} was kept; traceback in{in_log or ' no log file'}"
+                ) from error
+            _write_failed_record(result_path, record)
             raise RunFailed(
-                f"training failed ({record['reason']}); the earlier completed record "
-                f"{result_path} was kept; traceback in{in_log or ' no log file'}"
+                f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
             ) from error
-        _write_failed_record(result_path, record)
-        raise RunFailed(
-            f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
-        ) from error
 
-    record.update(flops_record(model, masks, state, spec))
-    record.update(
-        status="completed",
-        final_test_acc=outcome.final_test_acc,
-        **achieved_sparsities(masks, record["params_conv_linear"]),
-        per_layer=masks.layer_stats(),
-        epochs=outcome.epochs,
-        iterations=outcome.iterations,
-        train_seconds=outcome.train_seconds,
-        images_per_second=outcome.images_per_second,
-    )
-    if spec.protocol.best_test_after_pruning:
+        record.update(flops_record(model, masks, state, spec))
         record.update(
-            best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
+            status="completed",
+            final_test_acc=outcome.final_test_acc,
+            **achieved_sparsities(masks, record["params_conv_linear"]),
+            per_layer=masks.layer_stats(),
+            epochs=outcome.epochs,
+            iterations=outcome.iterations,
+            train_seconds=outcome.train_seconds,
+            images_per_second=outcome.images_per_second,
         )
-    # a record never describes files of another run: the earlier record goes before its files
-    result_path.unlink(missing_ok=True)
-    if spec.checkpoint.save_model:
-        final = {
-            "model": model.state_dict(),
-            "mask_names": masks.names,
-            "masks": masks.state_dict(),
-        }
-        write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
-    else:
-        (output_dir / MODEL_FILE).unlink(missing_ok=True)
-    running_metrics.replace(output_dir / METRICS_FILE)
-    write_json_atomic(result_path, record)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    if run_logger is not None:
-        close_logged_run(run_logger, {key: record[key] for key in HEADLINE}, "completed")
-    log.info(
-        "final test accuracy %.2f%%, sparsity %.4f -> %s",
-        outcome.final_test_acc, record["achieved_sparsity"], result_path,
-    )  # fmt: skip
-    return record
+        if spec.protocol.best_test_after_pruning:
+            record.update(
+                best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
+            )
+        # a record never describes files of another run: the earlier record goes before its files
+        result_path.unlink(missing_ok=True)
+        if spec.checkpoint.save_model:
+            final = {
+                "model": model.state_dict(),
+                "mask_names": masks.names,
+                "masks": masks.state_dict(),
+            }
+            write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
+        else:
+            (output_dir / MODEL_FILE).unlink(missing_ok=True)
+        running_metrics.replace(output_dir / METRICS_FILE)
+        write_json_atomic(result_path, record)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        if tracker is not None:
+            tracker.call("finish", {key: record[key] for key in HEADLINE}, "completed")
+        log.info(
+            "final test accuracy %.2f%%, sparsity %.4f -> %s",
+            outcome.final_test_acc, record["achieved_sparsity"], result_path,
+        )  # fmt: skip
+        return record
 
 
-def start_logger(spec: RunSpec, output_dir: Path, resumed: bool) -> RunLogger | None:
-    """The run's logger (`logger=`), started: a resumed run continues its logged run. None
+def start_logger(spec: RunSpec, output_dir: Path, resumed: bool) -> FailSafe | None:
+    """The run's tracker (`logger=`), started: a resumed run continues its logged run. None
     where nothing is logged, so that no pruning event computes layer densities for nobody."""
     if spec.logger is None or spec.logger.builder is NoLogger:
         return None
-    run_logger = spec.logger.builder(spec.logger.options)
-    run_logger.start(
-        RunInfo(
-            run_id=run_id(spec),
-            name=run_subdir(spec),
-            group=Path(spec.output_root).resolve().name,
-            run_dir=output_dir,
-            config=spec.config,
-            resumed=resumed,
-        )
+    tracker = FailSafe(spec.logger.builder(spec.logger.options), log.warning)
+    run = RunInfo(
+        run_id=run_id(spec),
+        name=run_subdir(spec),
+        group=group_of(spec.output_root),
+        run_dir=output_dir,
+        config=spec.config,
+        resumed=resumed,
     )
-    return run_logger
-
-
-def close_logged_run(run_logger: RunLogger, summary: dict[str, Any], status: str) -> None:
-    """A tracker that fails to close its run (a server out of reach) costs a warning, never
-    the run, whose record on disk is what counts, nor the error that ended it."""
-    try:
-        run_logger.finish(summary, status)
-    except Exception:  # a tracking library's errors share no type narrower than this
-        log.warning("the logger could not close the logged run:\n%s", traceback.format_exc())
+    tracker.call("start", run)
+    return tracker
 
 
 def best_after_pruning(

@@ -157,8 +157,8 @@ def check_data(spec: RunSpec) -> None:
 
 
 def check_logger(spec: RunSpec) -> None:
-    """A logger that cannot start (its library missing, W&B without a login) is named before
-    any job starts, not after the first epoch."""
+    """A logger that cannot start (its library missing, W&B without a login) is named in one
+    line before any job starts, not as a failure of each job."""
     if spec.logger is None:
         return
     reason = spec.logger.builder.unavailable(spec.logger.options)

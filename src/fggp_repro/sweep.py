@@ -45,6 +45,7 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
     done = len(jobs) - len(todo)
     log.info("sweep of %d run(s): %d to run, %d already completed", len(jobs), len(todo), done)
     if todo:
+        prepare_loggers(todo)
         sweeper.launcher.launch([job.overrides for job in todo], initial_job_idx=0)
     lines, ok = summarize(jobs)
     print("\n".join(lines), file=sys.stderr if not ok else sys.stdout)
@@ -89,7 +90,6 @@ def print_plan(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> None:
 def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:
     """Seconds per epoch of each kind of run to do, where each figure comes from, and the
     total; which backbones have no figure, and how to give one."""
-    from fggp_repro.devices import planned_device
     from fggp_repro.estimate import (
         EpochTime,
         RunKind,
@@ -99,12 +99,11 @@ def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:
         from_records,
         kind_of_job,
     )  # fmt: skip
-    from fggp_repro.records import device_name
 
-    measured: dict[RunKind, EpochTime] = {}
-    for root in sorted({Path(job.spec.output_root) for job in todo}):
-        measured.update(from_records(completed_records(root), root))
-    names = {setting: device_name(planned_device(setting))
+    roots = sorted({Path(job.spec.output_root) for job in todo})
+    records = [record for root in roots for record in completed_records(root)]
+    measured = from_records(records, ", ".join(map(str, roots)))
+    names = {setting: planned_device_name(setting)
              for setting in {job.spec.train.device for job in todo}}  # fmt: skip
     benches = {name: bench_report(name) for name in set(names.values())}
     used: dict[RunKind, EpochTime] = {}
@@ -123,7 +122,7 @@ def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:
     if used:
         left_out = sum(unknown.values())
         without = f" (without the {left_out} run(s) below)" if left_out else ""
-        minutes = f" ({total / 60:.0f} device-minutes)" if total < 3600 else ""
+        minutes = f" ({max(round(total / 60), 1)} device-minute(s))" if total < 3600 else ""
         hours = f"{total / 3600:.1f} device-hours{minutes}{without}"
         print(f"estimated time of the runs to do: {hours}")
     if unknown:
@@ -134,6 +133,31 @@ def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:
             "device; set hydra.sweeper.epoch_seconds.<backbone>=<seconds per epoch> "
             "(+hydra.sweeper... for a backbone of your own)"
         )
+
+
+def planned_device_name(setting: str) -> str:
+    """The model of the device `train.device` would train on here; the setting itself where
+    this machine has no such device (a dry run on a login node)."""
+    from fggp_repro.devices import planned_device
+    from fggp_repro.records import device_name
+
+    try:
+        return device_name(planned_device(setting))
+    except (RuntimeError, AssertionError):  # torch's answers for a GPU that is not there
+        return setting
+
+
+def prepare_loggers(jobs: list[Job]) -> None:
+    """Create what the jobs' trackers would race to create, once, before they start."""
+    from fggp_repro.loggers.base import group_of
+
+    prepared = set()
+    for job in jobs:
+        logger = job.spec.logger
+        key = (repr(logger), group_of(job.spec.output_root))
+        if logger is not None and key not in prepared:
+            logger.builder.prepare(logger.options, key[1])
+            prepared.add(key)
 
 
 def _refuse(problems: list[str]) -> int:

@@ -18,12 +18,17 @@ import importlib.util
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from traceback import format_exc
 from typing import Any, ClassVar
 
 from fggp_repro.options import NoOptions
+
+#: the record's figures a tracker gets at the end of a run
+HEADLINE = ("final_test_acc", "achieved_sparsity", "inference_flops_fraction",
+            "training_flops_fraction")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class RunLogger:
         line that says what to do; None if it can. Cheap: imports and starts nothing."""
         return None
 
+    @classmethod
+    def prepare(cls, options: Any, group: str) -> None:
+        """Once per sweep, in the sweeping process, before its jobs start (in parallel, maybe):
+        create what they would otherwise race to create (MLflow's store and experiment)."""
+
     def start(self, run: RunInfo) -> None:
         """Open (or, when `run.resumed`, reopen) the logged run and record its config."""
 
@@ -69,8 +79,35 @@ class RunLogger:
         resumed, the logged run is closed as interrupted and continued by the resume."""
 
 
+class FailSafe:
+    """A tracker behind which training goes on whatever the tracker does: its first failure
+    (a server out of reach, a full disk) is a warning with its traceback, and nothing more is
+    sent to it; `finish` runs at most once. The run's own files are what count."""
+
+    def __init__(self, logger: RunLogger, warn: Callable[[str], None]) -> None:
+        self.logger: RunLogger | None = logger
+        self.warn = warn
+
+    def call(self, method: str, *args: Any) -> None:
+        if self.logger is None:
+            return
+        try:
+            getattr(self.logger, method)(*args)
+        except Exception:  # a tracking library's errors share no narrower type
+            name = type(self.logger).__name__
+            self.warn(f"{name}.{method} failed; the run goes on without it:\n{format_exc()}")
+            self.logger = None
+        if method == "finish":
+            self.logger = None
+
+
 class NoLogger(RunLogger):
     """`logger=none`: logs nothing (metrics.jsonl and result.json are written regardless)."""
+
+
+def group_of(output_root: str) -> str:
+    """The name a sweep's runs are grouped under: its output_root's (`demo_grid`, `paper`)."""
+    return Path(output_root).resolve().name
 
 
 def missing_library(module: str, logger: str, extra: str) -> str | None:

@@ -66,6 +66,16 @@ class MlflowLogger(RunLogger):
                 return missing
         return None
 
+    @classmethod
+    def prepare(cls, options: Any, group: str) -> None:
+        """The store and the experiment, made once: jobs that start together on a new SQLite
+        store would each run its first migration, and all but one fail (seen with two)."""
+        from mlflow import MlflowClient
+
+        logger = cls(options)
+        logger.client = MlflowClient(tracking_uri=logger.opts.tracking_uri)
+        logger._experiment(group)
+
     def start(self, run: RunInfo) -> None:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fggp_repro.loggers.base import (
+    HEADLINE,
     RunInfo,
     RunLogger,
     as_text,
@@ -31,13 +32,6 @@ from fggp_repro.loggers.base import (
     numbers,
 )
 from fggp_repro.options import bounded
-
-SUMMARY_KEYS = (
-    "final_test_acc",
-    "achieved_sparsity",
-    "inference_flops_fraction",
-    "training_flops_fraction",
-)
 
 
 @dataclass(frozen=True)
@@ -77,7 +71,7 @@ class TensorBoardLogger(RunLogger):
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         experiment, session_start, _ = hparams_summary(
-            hparams, {f"summary/{key}": 0.0 for key in SUMMARY_KEYS}
+            hparams, {f"summary/{key}": 0.0 for key in HEADLINE}
         )
         writer.file_writer.add_summary(experiment, 0)
         writer.file_writer.add_summary(session_start, 0)
