@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -271,6 +272,23 @@ def wandb_records(path: Path) -> list:
     return records
 
 
+def complete_records(path: Path, timeout: float = 30.0) -> list:
+    """A session's records once its exit record is on disk: W&B's service process may still be
+    writing the file for a moment after `finish()` has returned (seen under load)."""
+    from google.protobuf.message import DecodeError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = wandb_records(path)
+        except DecodeError:  # a record half written
+            records = []
+        kinds = {record.WhichOneof("record_type") for record in records}
+        if "exit" in kinds or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
 def wandb_sessions(run_dir: Path, wandb_id: str) -> list[dict]:
     """What each offline session of a W&B run logged, oldest first: its run record, history by
     step, summary and exit code. (W&B names a session's directory by the second it started,
@@ -278,7 +296,7 @@ def wandb_sessions(run_dir: Path, wandb_id: str) -> list[dict]:
     sessions = []
     for path in sorted(run_dir.glob(f"wandb/offline-run-*/run-{wandb_id}.wandb")):
         found: dict = {"history": {}, "summary": {}, "exit_code": None}
-        for record in wandb_records(path):
+        for record in complete_records(path):
             kind = record.WhichOneof("record_type")
             if kind == "run":
                 found["run"] = record.run
