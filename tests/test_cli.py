@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import FAST, REPO, run_cli, spec
 
+from fggp_repro import cli
 from fggp_repro.collect import main as table_main
 from fggp_repro.errors import ConfigError
 from fggp_repro.identity import run_id, setting_id
@@ -211,19 +212,28 @@ SAYS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
-def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkeypatch):
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkeypatch, capsys):
     if case.startswith("cuda") and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     if case.startswith("w&b"):  # whatever W&B login the developer's machine has
         monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
         monkeypatch.delenv("WANDB_API_KEY", raising=False)
     base = ["experiment=demo", "train.progress=false"] if "cifar10" in case else FAST
-    result = run_cli(*base, *BAD_INPUT[case], f"output_root={tmp_path}/out", cwd=tmp_path)
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2
-    assert len(lines) == 1 and lines[0].startswith("fggp-repro: error: "), result.stderr
+    args = [*base, *BAD_INPUT[case], f"output_root={tmp_path}/out"]
+    if "--multirun" in args:  # refused by the sweeper, inside Hydra's app: a process of its own
+        result = run_cli(*args, cwd=tmp_path)
+        code, out, err = result.returncode, result.stdout, result.stderr
+    else:  # refused before Hydra starts: the same main(), in this process (no start-up cost)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(sys, "argv", ["fggp-repro", *args])
+        with pytest.raises(SystemExit) as exit_:
+            cli.main()
+        (out, err), code = capsys.readouterr(), exit_.value.code
+    lines = err.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("fggp-repro: error: "), err
     assert SAYS.get(case, "") in lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
+    assert "Traceback" not in out + err
     assert list(tmp_path.iterdir()) == []
 
 
