@@ -502,6 +502,8 @@ def test_a_demo_run_logs_what_its_metrics_file_and_record_hold(name, tmp_path, r
     # the pruning events: the first at the initial mask, the last leaves the final sparsity
     events = logged["pruning/sparsity"]
     assert events[0][0] == 0 and events[-1][1] == pytest.approx(rows[-1]["sparsity"])
+    last = sorted(v[-1][1] for k, v in logged.items() if k.startswith("layer_density/"))
+    assert last == pytest.approx(sorted(layer["density"] for layer in record["per_layer"]))
     summary = logged.get("summary/final_test_acc") or logged["final_test_acc"]
     assert summary[-1][1] == pytest.approx(record["final_test_acc"])
 
@@ -530,7 +532,7 @@ class Unreachable(RunLogger):
 def test_a_failing_tracker_costs_a_warning_never_the_run(tmp_path, monkeypatch, caplog):
     from conftest import FAST, spec
 
-    from fggp_repro import experiment
+    from fggp_repro import experiment, trainer
     from fggp_repro.loggers.base import FailSafe
 
     warnings: list[str] = []
@@ -549,3 +551,12 @@ def test_a_failing_tracker_costs_a_warning_never_the_run(tmp_path, monkeypatch, 
     assert record["status"] == "completed"
     assert tracker.calls == ["log_epoch", "log_epoch"]  # no third epoch, no finish
     assert "Unreachable.log_epoch failed" in caplog.text and "went away" in caplog.text
+
+    def broken_step(*args):
+        raise RuntimeError("a node went away")
+
+    tracker = Unreachable(fails_at_start=False)  # training fails: the logged run is closed
+    monkeypatch.setattr(trainer, "train_step", broken_step)
+    with pytest.raises(experiment.RunFailed):
+        experiment.run_experiment(spec(*FAST, "seed=2"), tmp_path / "failed")
+    assert tracker.calls == ["finish failed"]

@@ -3,7 +3,6 @@ it runs the same from the command line, a sweep launcher, a SLURM job or a noteb
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import logging
@@ -85,9 +84,11 @@ def run_experiment(
             log.info("completed by the other process, kept: %s", result_path)
             return previous
         device, lease = choose_device(spec.train.device)
+        tracker = tracker_for(spec)
         try:
-            return _train(spec, output_dir, device, stop, completed_before)
+            return _train(spec, output_dir, device, stop, completed_before, tracker)
         finally:
+            tracker.call("finish", {}, "failed")  # where nothing closed the logged run before
             if lease is not None:
                 lease.release()
 
@@ -98,6 +99,7 @@ def _train(
     device: torch.device,
     stop: StopRequest | None,
     completed_before: bool,
+    tracker: FailSafe,
 ) -> dict[str, Any]:
     result_path = output_dir / RESULT_FILE
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -137,111 +139,108 @@ def _train(
     checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
     resumed = resume(state, checkpoint_dir)
-    tracker = start_logger(spec, output_dir, resumed)
-    with contextlib.ExitStack() as closing:
-        if tracker is not None:
-            closing.callback(tracker.call, "finish", {}, "failed")  # unless closed before
-            # a pruning event: the global sparsity and each layer's density
-            state.on_mask_change.append(
-                lambda iteration, masks: tracker.call(
-                    "log_pruning", iteration, 1.0 - masks.density, masks.layer_densities()
-                )
+    tracker.call("start", run_info(spec, output_dir, resumed))
+    if tracker.logger is not None:  # a pruning event: global sparsity, each layer's density
+        state.on_mask_change.append(
+            lambda iteration, counts: tracker.call(
+                "log_pruning", iteration, 1.0 - masks.density, masks.layer_densities(counts)
             )
-        if not resumed:
-            state.begin(data, spec.train.batch_size)
-            running_metrics.unlink(missing_ok=True)
-        else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
-            write_atomic(running_metrics, _jsonl(state.history))
-        log.info(
-            "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
-            spec.backbone.name, spec.pruner.name, record["target_sparsity"], record["init"],
-            record["dataset"], total_iterations(spec), record["run_id"],
-        )  # fmt: skip
-
-        def checkpoint(state: TrainState) -> None:
-            save_checkpoint(
-                checkpoint_dir, state.state_dict(), state.iteration, max(spec.checkpoint.keep, 1)
-            )
-
-        def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
-            every = spec.checkpoint.every
-            if every and state.epoch % every == 0 and state.epoch < spec.train.epochs:
-                checkpoint(state)
-            with running_metrics.open("a") as handle:
-                handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
-            if spec.train.progress:
-                tqdm.write(epoch_line(row))
-            if tracker is not None:
-                tracker.call("log_epoch", state.iteration, row)
-
-        try:
-            outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
-        except Preempted:
-            if tracker is not None:
-                tracker.call("finish", {}, "preempted")
-            raise
-        except Exception as error:  # whatever stops training: recorded with its traceback
-            details = traceback.format_exc()
-            record.update(status="failed", reason=failure_reason(error, device), traceback=details)
-            if tracker is not None:
-                tracker.call("finish", {}, "failed")
-            logs = log_to_files(f"training failed:\n{details}")
-            in_log = f" and {', '.join(logs)}" if logs else ""
-            if completed_before:
-                raise RunFailed(
-                    f"training failed ({record['reason']}); the earlier completed record "
-                    f"{result_path} was kept; traceback in{in_log or ' no log file'}"
-                ) from error
-            _write_failed_record(result_path, record)
-            raise RunFailed(
-                f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
-            ) from error
-
-        record.update(flops_record(model, masks, state, spec))
-        record.update(
-            status="completed",
-            final_test_acc=outcome.final_test_acc,
-            **achieved_sparsities(masks, record["params_conv_linear"]),
-            per_layer=masks.layer_stats(),
-            epochs=outcome.epochs,
-            iterations=outcome.iterations,
-            train_seconds=outcome.train_seconds,
-            images_per_second=outcome.images_per_second,
         )
-        if spec.protocol.best_test_after_pruning:
-            record.update(
-                best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
-            )
-        # a record never describes files of another run: the earlier record goes before its files
-        result_path.unlink(missing_ok=True)
-        if spec.checkpoint.save_model:
-            final = {
-                "model": model.state_dict(),
-                "mask_names": masks.names,
-                "masks": masks.state_dict(),
-            }
-            write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
-        else:
-            (output_dir / MODEL_FILE).unlink(missing_ok=True)
-        running_metrics.replace(output_dir / METRICS_FILE)
-        write_json_atomic(result_path, record)
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        if tracker is not None:
-            tracker.call("finish", {key: record[key] for key in HEADLINE}, "completed")
-        log.info(
-            "final test accuracy %.2f%%, sparsity %.4f -> %s",
-            outcome.final_test_acc, record["achieved_sparsity"], result_path,
-        )  # fmt: skip
-        return record
+    if not resumed:
+        state.begin(data, spec.train.batch_size)
+        running_metrics.unlink(missing_ok=True)
+    else:  # the metrics of the epochs the checkpoint holds, no more and no fewer
+        write_atomic(running_metrics, _jsonl(state.history))
+    log.info(
+        "training %s / %s to sparsity %s from %s on %s (%d iterations, run %s)",
+        spec.backbone.name, spec.pruner.name, record["target_sparsity"], record["init"],
+        record["dataset"], total_iterations(spec), record["run_id"],
+    )  # fmt: skip
+
+    def checkpoint(state: TrainState) -> None:
+        save_checkpoint(
+            checkpoint_dir, state.state_dict(), state.iteration, max(spec.checkpoint.keep, 1)
+        )
+
+    def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
+        every = spec.checkpoint.every
+        if every and state.epoch % every == 0 and state.epoch < spec.train.epochs:
+            checkpoint(state)
+        with running_metrics.open("a") as handle:
+            handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
+        if spec.train.progress:
+            tqdm.write(epoch_line(row))
+        tracker.call("log_epoch", state.iteration, row)
+
+    try:
+        outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
+    except Preempted:
+        tracker.call("finish", {}, "preempted")
+        raise
+    except Exception as error:  # whatever stops training: recorded with its traceback
+        details = traceback.format_exc()
+        record.update(status="failed", reason=failure_reason(error, device), traceback=details)
+        logs = log_to_files(f"training failed:\n{details}")
+        in_log = f" and {', '.join(logs)}" if logs else ""
+        if completed_before:
+            raise RunFailed(
+                f"training failed ({record['reason']}); the earlier completed record "
+                f"{result_path} was kept; traceback in{in_log or ' no log file'}"
+            ) from error
+        _write_failed_record(result_path, record)
+        raise RunFailed(
+            f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
+        ) from error
+
+    record.update(flops_record(model, masks, state, spec))
+    record.update(
+        status="completed",
+        final_test_acc=outcome.final_test_acc,
+        **achieved_sparsities(masks, record["params_conv_linear"]),
+        per_layer=masks.layer_stats(),
+        epochs=outcome.epochs,
+        iterations=outcome.iterations,
+        train_seconds=outcome.train_seconds,
+        images_per_second=outcome.images_per_second,
+    )
+    if spec.protocol.best_test_after_pruning:
+        record.update(
+            best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
+        )
+    # a record never describes files of another run: the earlier record goes before its files
+    result_path.unlink(missing_ok=True)
+    if spec.checkpoint.save_model:
+        final = {
+            "model": model.state_dict(),
+            "mask_names": masks.names,
+            "masks": masks.state_dict(),
+        }
+        write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
+    else:
+        (output_dir / MODEL_FILE).unlink(missing_ok=True)
+    running_metrics.replace(output_dir / METRICS_FILE)
+    write_json_atomic(result_path, record)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    tracker.call("finish", {key: record[key] for key in HEADLINE}, "completed")
+    log.info(
+        "final test accuracy %.2f%%, sparsity %.4f -> %s",
+        outcome.final_test_acc, record["achieved_sparsity"], result_path,
+    )  # fmt: skip
+    return record
 
 
-def start_logger(spec: RunSpec, output_dir: Path, resumed: bool) -> FailSafe | None:
-    """The run's tracker (`logger=`), started: a resumed run continues its logged run. None
-    where nothing is logged, so that no pruning event computes layer densities for nobody."""
-    if spec.logger is None or spec.logger.builder is NoLogger:
-        return None
-    tracker = FailSafe(spec.logger.builder(spec.logger.options), log.warning)
-    run = RunInfo(
+def tracker_for(spec: RunSpec) -> FailSafe:
+    """The run's tracker (`logger=`), not started yet; one that logs nothing for `none`."""
+    plugin = spec.logger
+    logger = None
+    if plugin is not None and plugin.builder is not NoLogger:
+        logger = plugin.builder(plugin.options)
+    return FailSafe(logger, log.warning)
+
+
+def run_info(spec: RunSpec, output_dir: Path, resumed: bool) -> RunInfo:
+    """The run as a tracker sees it: a resumed run continues its logged run."""
+    return RunInfo(
         run_id=run_id(spec),
         name=run_subdir(spec),
         group=group_of(spec.output_root),
@@ -249,8 +248,6 @@ def start_logger(spec: RunSpec, output_dir: Path, resumed: bool) -> FailSafe | N
         config=spec.config,
         resumed=resumed,
     )
-    tracker.call("start", run)
-    return tracker
 
 
 def best_after_pruning(

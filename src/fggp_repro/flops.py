@@ -7,14 +7,10 @@ weight-gradient half of the backward pass is dense."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-if TYPE_CHECKING:
-    from fggp_repro.masks import MaskSet
 
 
 class MaskHistory:
@@ -25,8 +21,8 @@ class MaskHistory:
     def __init__(self) -> None:
         self.events: list[tuple[int, list[int]]] = []
 
-    def record(self, iteration: int, masks: MaskSet) -> None:
-        self.events.append((iteration, masks.layer_active_counts()))
+    def record(self, iteration: int, counts: Sequence[int]) -> None:
+        self.events.append((iteration, list(counts)))
 
     def state_dict(self) -> list[tuple[int, list[int]]]:
         return [(t, list(counts)) for t, counts in self.events]

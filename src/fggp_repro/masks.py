@@ -8,7 +8,7 @@ momentum without a per-layer loop of host syncs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -152,13 +152,11 @@ class MaskSet:
             torch.zeros_like(w) if w.grad is None else w.grad.detach().abs() for w in self.weights
         )
 
-    def layer_densities(self) -> dict[str, float]:
-        """Each masked weight's density, by parameter name."""
+    def layer_densities(self, counts: Sequence[int]) -> dict[str, float]:
+        """Each masked weight's density from its active count, by parameter name."""
         return {
             name: active / w.numel()
-            for name, w, active in zip(
-                self.names, self.weights, self.layer_active_counts(), strict=True
-            )
+            for name, w, active in zip(self.names, self.weights, counts, strict=True)
         }
 
     def layer_stats(self) -> list[dict]:

@@ -65,9 +65,9 @@ class TrainState:
         self.history: list[dict[str, Any]] = []
         self.epoch_progress: EpochProgress | None = None
         self.mask_history = MaskHistory()
-        #: told (iteration, masks) at the start and after each step at which the pruner may
-        #: have changed the mask: the FLOPs history, and whatever else wants to follow it
-        self.on_mask_change: list[Callable[[int, MaskSet], None]] = [self.mask_history.record]
+        #: told (iteration, active weights per layer) at the start and after each step at which
+        #: the pruner may have changed the mask: the FLOPs history, a tracker, whatever follows
+        self.on_mask_change: list[Callable[[int, list[int]], None]] = [self.mask_history.record]
         self.memory_format = torch.contiguous_format
         self.forward_loss = self._forward_loss
         self.update = self._update
@@ -104,9 +104,11 @@ class TrainState:
         self.mask_changed(0)
 
     def mask_changed(self, iteration: int) -> None:
-        """The mask may have changed before `iteration`: tell the listeners."""
+        """The mask may have changed before `iteration`: count it once (a device sync) and
+        tell the listeners."""
+        counts = self.masks.layer_active_counts()
         for listener in self.on_mask_change:
-            listener(iteration, self.masks)
+            listener(iteration, counts)
 
     def state_dict(self) -> dict[str, Any]:
         progress = self.epoch_progress

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fggp_repro.datasets.base import DataOptions
 from fggp_repro.errors import DataError
@@ -23,20 +23,23 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 class CifarOptions(DataOptions):
     """`root` holds torchvision's unpacked folder; `download` fetches it there if missing."""
 
+    #: torchvision's class of the dataset
+    torchvision_name: ClassVar[str]
     root: str = "data"
     download: bool = False
 
     def train_images(self) -> int:
         return CIFAR_TRAIN_IMAGES
 
+    def ensure_available(self) -> None:
+        ensure_cifar(self.torchvision_name, Path(self.root), self.download)
+
 
 @dataclass(frozen=True)
 class Cifar10Options(CifarOptions):
+    torchvision_name: ClassVar[str] = "CIFAR10"
     mean: list[float] = field(default_factory=lambda: list(CIFAR10_MEAN))
     std: list[float] = field(default_factory=lambda: list(CIFAR10_STD))
-
-    def ensure_available(self) -> None:
-        ensure_cifar("CIFAR10", Path(self.root), self.download)
 
 
 def load_cifar10(root: str = "data", download: bool = False) -> ImageData:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from fggp_repro.datasets.cifar import CifarOptions, ensure_cifar, load_cifar
+from fggp_repro.datasets.cifar import CifarOptions, load_cifar
 
 if TYPE_CHECKING:
     from fggp_repro.data import ImageData
@@ -18,11 +18,9 @@ CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
 @dataclass(frozen=True)
 class Cifar100Options(CifarOptions):
+    torchvision_name: ClassVar[str] = "CIFAR100"
     mean: list[float] = field(default_factory=lambda: list(CIFAR100_MEAN))
     std: list[float] = field(default_factory=lambda: list(CIFAR100_STD))
-
-    def ensure_available(self) -> None:
-        ensure_cifar("CIFAR100", Path(self.root), self.download)
 
 
 def load_cifar100(root: str = "data", download: bool = False) -> ImageData:

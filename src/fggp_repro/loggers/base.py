@@ -84,8 +84,8 @@ class FailSafe:
     (a server out of reach, a full disk) is a warning with its traceback, and nothing more is
     sent to it; `finish` runs at most once. The run's own files are what count."""
 
-    def __init__(self, logger: RunLogger, warn: Callable[[str], None]) -> None:
-        self.logger: RunLogger | None = logger
+    def __init__(self, logger: RunLogger | None, warn: Callable[[str], None]) -> None:
+        self.logger = logger  # None: nothing is logged
         self.warn = warn
 
     def call(self, method: str, *args: Any) -> None:
