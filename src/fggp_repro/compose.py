@@ -226,7 +226,7 @@ def one_line(message: str) -> str:
     kept = []
     for line in message.splitlines():
         line = line.strip()
-        if line.startswith(("Set the environment variable", "object_type=")):
+        if line.startswith(("Set the environment variable", "object_type=", "full_key:")):
             break
         if line:
             kept.append(line)

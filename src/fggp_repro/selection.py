@@ -8,8 +8,10 @@ are k, which is the set a stable sort would give. Indices come back in ascending
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def smallest_k(scores: Tensor, eligible: Tensor, k: int) -> Tensor:
@@ -41,6 +43,8 @@ def _extreme_k(scores: Tensor, eligible: Tensor, k: int, descending: bool) -> Te
 def _kth_smallest(values: Tensor, k: int) -> Tensor:
     """kthvalue is linear-time on the CPU; on CUDA it is reported far slower than a sort
     (pytorch#75599), so the GPU sorts."""
+    import torch
+
     if values.device.type == "cpu":
         return torch.kthvalue(values, k).values
     return torch.sort(values).values[k - 1]
@@ -55,6 +59,8 @@ def two_stage_select(
     FGGP uses |grad| first and |w| second; GraNet's rule uses |w| first and |grad| second. When k
     exceeds n_candidates, the candidate set grows to k so that exactly k weights are always chosen.
     """
+    import torch
+
     n_candidates = min(max(n_candidates, k), int(eligible.sum()))
     chosen = smallest_k(first_scores, eligible, n_candidates)
     candidate_mask = torch.zeros_like(eligible, dtype=torch.bool).reshape(-1)

@@ -4,10 +4,12 @@ in conf/backbone/ name a builder by `_target_` and give its sizes, so nothing he
 from __future__ import annotations
 
 from dataclasses import asdict
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from fggp_repro.spec import PluginSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def build_backbone(spec: PluginSpec, num_classes: int = 10) -> nn.Module:

@@ -10,12 +10,15 @@ Their forward ends in log_softmax; cross-entropy applies log_softmax again, whic
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from fggp_repro.options import bounded, positive_list
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -26,64 +29,42 @@ class ResNetOptions:
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    from torch import nn
+
     return [
         nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=False),
         nn.BatchNorm2d(out_ch),
     ]
 
 
-class Block(nn.Module):
-    """Bottleneck (1x1, 3x3, 1x1 with expansion 4) or basic (3x3, 3x3) residual block."""
+def _block(in_ch: int, width: int, stride: int, bottleneck: bool) -> tuple[nn.Module, int]:
+    """A bottleneck (1x1, 3x3, 1x1 with expansion 4) or basic (3x3, 3x3) residual block, and
+    its output channels."""
+    from torch import nn
 
-    def __init__(self, in_ch: int, width: int, stride: int, bottleneck: bool):
-        super().__init__()
-        self.out_channels = width * 4 if bottleneck else width
-        if bottleneck:
-            body = [
-                *_conv_bn(in_ch, width, 1),
-                nn.ReLU(inplace=True),
-                *_conv_bn(width, width, 3, stride),
-                nn.ReLU(inplace=True),
-                *_conv_bn(width, self.out_channels, 1),
-            ]
-        else:
-            body = [
-                *_conv_bn(in_ch, width, 3, stride),
-                nn.ReLU(inplace=True),
-                *_conv_bn(width, width, 3),
-            ]
-        self.body = nn.Sequential(*body)
-        self.shortcut = (
-            nn.Sequential(*_conv_bn(in_ch, self.out_channels, 1, stride))
-            if stride != 1 or in_ch != self.out_channels
-            else nn.Identity()
-        )
-        self.relu = nn.ReLU(inplace=True)
+    from fggp_repro.models.layers import Residual
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.body(x) + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    def __init__(
-        self, blocks_per_stage: Sequence[int], base_width: int, bottleneck: bool, num_classes: int
-    ):
-        super().__init__()
-        self.stem = nn.Sequential(*_conv_bn(3, base_width, 3), nn.ReLU(inplace=True))
-        blocks: list[nn.Module] = []
-        in_ch = base_width
-        for stage, n_blocks in enumerate(blocks_per_stage):
-            width = base_width * 2**stage
-            for i in range(n_blocks):
-                block = Block(in_ch, width, 2 if stage > 0 and i == 0 else 1, bottleneck)
-                blocks.append(block)
-                in_ch = block.out_channels
-        self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(in_ch, num_classes, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.pool(self.blocks(self.stem(x))).flatten(1))
+    out_ch = width * 4 if bottleneck else width
+    if bottleneck:
+        body = [
+            *_conv_bn(in_ch, width, 1),
+            nn.ReLU(inplace=True),
+            *_conv_bn(width, width, 3, stride),
+            nn.ReLU(inplace=True),
+            *_conv_bn(width, out_ch, 1),
+        ]
+    else:
+        body = [
+            *_conv_bn(in_ch, width, 3, stride),
+            nn.ReLU(inplace=True),
+            *_conv_bn(width, width, 3),
+        ]
+    shortcut = (
+        nn.Sequential(*_conv_bn(in_ch, out_ch, 1, stride))
+        if stride != 1 or in_ch != out_ch
+        else nn.Identity()
+    )
+    return Residual(nn.Sequential(*body), shortcut), out_ch
 
 
 def build_resnet(
@@ -92,7 +73,28 @@ def build_resnet(
     bottleneck: bool = True,
     num_classes: int = 10,
 ) -> nn.Module:
-    return ResNet(list(blocks_per_stage), base_width, bottleneck, num_classes)
+    """stem, blocks (the first of each later stage strides 2), pool, flatten, classifier."""
+    from torch import nn
+
+    stem = nn.Sequential(
+        *_conv_bn(3, base_width, 3), nn.ReLU(inplace=True)
+    )  # built first: init order
+    blocks: list[nn.Module] = []
+    in_ch = base_width
+    for stage, n_blocks in enumerate(blocks_per_stage):
+        for i in range(n_blocks):
+            stride = 2 if stage > 0 and i == 0 else 1
+            block, in_ch = _block(in_ch, base_width * 2**stage, stride, bottleneck)
+            blocks.append(block)
+    return nn.Sequential(
+        OrderedDict(
+            stem=stem,
+            blocks=nn.Sequential(*blocks),
+            pool=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(),
+            classifier=nn.Linear(in_ch, num_classes, bias=False),
+        )
+    )
 
 
 build_resnet.options = ResNetOptions  # type: ignore[attr-defined]

@@ -11,12 +11,15 @@ select it, so published GraNet cells can be compared like for like.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from fggp_repro.options import Choice, positive_list
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class ConvInit(Choice):
@@ -34,46 +37,6 @@ class VGGOptions:
     conv_init: ConvInit = ConvInit.fan_in
 
 
-class VGG(nn.Module):
-    def __init__(
-        self,
-        convs_per_stage: Sequence[int],
-        widths: Sequence[int],
-        num_classes: int,
-        conv_bias: bool = True,
-        conv_init: str = "fan_in",
-    ):
-        super().__init__()
-        layers: list[nn.Module] = []
-        in_channels = 3
-        for stage, (n_convs, width) in enumerate(zip(convs_per_stage, widths, strict=True)):
-            if stage > 0:
-                layers.append(nn.MaxPool2d(2))
-            for _ in range(n_convs):
-                layers += [
-                    nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=conv_bias),
-                    nn.BatchNorm2d(width),
-                    nn.ReLU(inplace=True),
-                ]
-                in_channels = width
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AvgPool2d(2)
-        self.classifier = nn.Linear(in_channels, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                channels = module.in_channels if conv_init == "fan_in" else module.out_channels
-                fan = module.kernel_size[0] * module.kernel_size[1] * channels
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan))
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.pool(self.features(x)).flatten(1))
-
-
 def build_vgg(
     convs_per_stage: Sequence[int],
     widths: Sequence[int],
@@ -81,7 +44,40 @@ def build_vgg(
     conv_init: str = "fan_in",
     num_classes: int = 10,
 ) -> nn.Module:
-    return VGG(list(convs_per_stage), list(widths), num_classes, conv_bias, str(conv_init))
+    """features (conv-BN-ReLU stages, max-pools between them), pool, flatten, classifier."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for stage, (n_convs, width) in enumerate(zip(convs_per_stage, widths, strict=True)):
+        if stage > 0:
+            layers.append(nn.MaxPool2d(2))
+        for _ in range(n_convs):
+            layers += [
+                nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=conv_bias),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            in_channels = width
+    model = nn.Sequential(
+        OrderedDict(
+            features=nn.Sequential(*layers),
+            pool=nn.AvgPool2d(2),
+            flatten=nn.Flatten(),
+            classifier=nn.Linear(in_channels, num_classes),
+        )
+    )
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            channels = module.in_channels if str(conv_init) == "fan_in" else module.out_channels
+            fan = module.kernel_size[0] * module.kernel_size[1] * channels
+            nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan))
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            nn.init.zeros_(module.bias)
+    return model
 
 
 build_vgg.options = VGGOptions  # type: ignore[attr-defined]

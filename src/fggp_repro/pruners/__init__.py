@@ -7,8 +7,8 @@ end of updates)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.pruners.dense import Dense
 from fggp_repro.pruners.gmp import GMP
@@ -21,6 +21,9 @@ from fggp_repro.pruners.snip import SNIP
 from fggp_repro.pruners.synflow import SynFlow
 from fggp_repro.pruners.two_stage import FGGP, TwoStage
 from fggp_repro.spec import PluginSpec, ScheduleSpec
+
+if TYPE_CHECKING:
+    from fggp_repro.masks import MaskSet
 
 __all__ = [
     "FGGP", "GMP", "SET", "SNIP", "Dense", "GraNet", "GraSP", "GradualPruner", "Pruner",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.selection import largest_k, smallest_k
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 
 class OneShotPruner(Pruner):

@@ -11,7 +11,9 @@
 
 A pruner is one module: its class, its options (a frozen dataclass, `options`), its traits, and
 the checks its settings need before any training (`check_settings`); one YAML file in
-conf/pruner/ names the class by `_target_` and gives the options' values.
+conf/pruner/ names the class by `_target_` and gives the options' values. A pruner module
+imports torch inside the methods that use it (types only under TYPE_CHECKING): the command line
+imports the module to read its options, and a refusal of a bad value then costs no torch start-up.
 
 A pruner only ever changes the mask through its MaskSet; the loop zeroes masked weights and their
 momentum after every step, so no pruner needs to know about the optimizer. Schedules are pure
@@ -22,14 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import Tensor, nn
-
-from fggp_repro.masks import MaskSet
 from fggp_repro.options import NoOptions
 from fggp_repro.spec import ScheduleSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from fggp_repro.masks import MaskSet
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Pruner:
         initial_density: float = 1.0,
         seed: int = 0,
     ):
+        import torch
+
         self.masks = masks
         self.target_density = target_density
         self.total_iterations = total_iterations

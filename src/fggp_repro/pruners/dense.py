@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from fggp_repro.pruners.base import Pruner, PrunerTraits
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 
 class Dense(Pruner):

@@ -3,10 +3,13 @@ weights of smallest magnitude, ranked globally across layers."""
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.selection import smallest_k
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class GMP(GradualPruner):

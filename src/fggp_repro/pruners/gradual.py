@@ -5,15 +5,17 @@ never regrow."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from fggp_repro.errors import ConfigError
-from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
 from fggp_repro.schedule import CubicSchedule
 from fggp_repro.spec import ScheduleSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from fggp_repro.masks import MaskSet
 
 
 class GradualPruner(Pruner):

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor, nn
-
-from fggp_repro.masks import MaskSet, flatten
 from fggp_repro.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from fggp_repro.masks import MaskSet
 
 
 def hessian_gradient_product(
@@ -27,9 +29,10 @@ def hessian_gradient_product(
     temperature: float = 1.0,
 ) -> list[Tensor]:
     """H g for the summed loss over `batches`, with g the (detached) gradient of that loss."""
+    import torch
 
     def loss(images: Tensor, labels: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(model(images) / temperature, labels)
+        return torch.nn.functional.cross_entropy(model(images) / temperature, labels)
 
     gradient = [torch.zeros_like(w) for w in weights]
     for images, labels in batches:
@@ -62,6 +65,10 @@ class GraSP(OneShotPruner):
         self.temperature = temperature
 
     def scores(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
+        import torch
+
+        from fggp_repro.masks import flatten
+
         with torch.enable_grad():
             clone, weights = scoring_copy(model, self.masks.names)
             hg = hessian_gradient_product(

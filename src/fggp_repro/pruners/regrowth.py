@@ -10,15 +10,18 @@ masked before, so it and its momentum start from exactly zero. Per-layer counts 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
-
-from fggp_repro.masks import MaskSet
 from fggp_repro.selection import largest_k, smallest_k
 
-#: picks `n` flat indices (within one layer) among the eligible positions
-GrowthRule = Callable[[int, Tensor, slice], Tensor]
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from fggp_repro.masks import MaskSet
+
+    #: picks `n` flat indices (within one layer) among the eligible positions
+    GrowthRule = Callable[[int, Tensor, slice], Tensor]
 
 
 def gradient_growth(masks: MaskSet) -> GrowthRule:
@@ -31,6 +34,8 @@ def gradient_growth(masks: MaskSet) -> GrowthRule:
 
 
 def random_growth(generator: torch.Generator) -> GrowthRule:
+    import torch
+
     def grow(n: int, eligible: Tensor, layer: slice) -> Tensor:
         positions = eligible.nonzero().squeeze(1)
         draw = torch.randperm(positions.numel(), generator=generator)[:n]

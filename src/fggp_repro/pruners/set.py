@@ -7,9 +7,14 @@ the inactive positions of each layer: exactly as many as were dropped, not a Ber
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fggp_repro.pruners.base import PrunerTraits
-from fggp_repro.pruners.regrowth import GrowthRule, random_growth
+from fggp_repro.pruners.regrowth import random_growth
 from fggp_repro.pruners.rigl import RigL
+
+if TYPE_CHECKING:
+    from fggp_repro.pruners.regrowth import GrowthRule
 
 
 class SET(RigL):

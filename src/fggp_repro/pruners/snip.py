@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor, nn
-
-from fggp_repro.masks import MaskSet, flatten
 from fggp_repro.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from fggp_repro.masks import MaskSet
+
 
 def snip_scores(model: nn.Module, names: list[str], batches: list[tuple[Tensor, Tensor]]) -> Tensor:
+    import torch
+
+    from fggp_repro.masks import flatten
+
     clone, weights = scoring_copy(model, names)
     for images, labels in batches:
-        nn.functional.cross_entropy(clone(images), labels).backward()
+        torch.nn.functional.cross_entropy(clone(images), labels).backward()
     return flatten((w.grad * w).abs() for w in weights).detach()
 
 
@@ -37,5 +43,7 @@ class SNIP(OneShotPruner):
         self.batches = batches
 
     def scores(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
+        import torch
+
         with torch.enable_grad():
             return snip_scores(model, self.masks.names, take(batches, self.batches))

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor, nn
-
-from fggp_repro.masks import MaskSet, flatten
 from fggp_repro.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy
 from fggp_repro.selection import smallest_k
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from fggp_repro.masks import MaskSet
 
 
 def synflow_scores(
     model: nn.Module, weights: list[nn.Parameter], input_shape: Sequence[int]
 ) -> Tensor:
     """|w * dR/dw| with R = sum(model(ones)); `model` must already hold absolute values."""
+    import torch
+
+    from fggp_repro.masks import flatten
+
     model.zero_grad(set_to_none=True)
     ones = torch.ones(*input_shape, dtype=weights[0].dtype, device=weights[0].device)
     model(ones).sum().backward()
@@ -53,6 +59,8 @@ class SynFlow(OneShotPruner):
 
     def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
         """Iterative: prune a little each round on the absolute-valued copy, then copy the mask."""
+        import torch
+
         with torch.enable_grad():
             clone, _ = scoring_copy(model, self.masks.names)
             clone.double().eval()
