@@ -150,6 +150,7 @@ def test_sweep_over_pruners_and_dense_record(tmp_path):
     assert sorted(records) == [("dense", 0.0), ("gmp", 0.9), ("gmp", 0.95)]  # dense ran once
     dense, gmp = records["dense", 0.0], records["gmp", 0.95]
     assert (dense["init"], dense["achieved_sparsity"]) == ("n/a", 0.0)
+    assert dense["reference"] is True and gmp["reference"] is False
     active = sum(layer["active"] for layer in gmp["per_layer"])
     assert active == round(0.05 * gmp["params_prunable"])  # exact over the prunable weights
     assert "sweep of 3 run(s): 3 completed" in result.stdout

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import CLI, FAST, REPO
 
 
@@ -14,17 +15,21 @@ def record_files(root):
 
 
 INJECTED = """import sys, fggp_repro.cli, fggp_repro.pruners.gmp as gmp
-def broken_select(self, k, iteration):
+def broken(self, *args):
     return len(None)
-gmp.GMP.select = broken_select
+setattr(gmp.GMP, sys.argv.pop(1), broken)
 sys.argv[0] = "fggp-repro"
 fggp_repro.cli.main()
 """
 
 
-def test_a_failure_in_training_keeps_its_traceback_in_the_record_and_the_log(tmp_path):
+@pytest.mark.parametrize(
+    ("method", "caller"),
+    [("select", "gradual.py"), ("at_init", "train_state.py")],  # in the loop; before its first step
+)
+def test_a_failure_keeps_its_traceback_in_the_record_and_the_log(tmp_path, method, caller):
     result = subprocess.run(
-        [sys.executable, "-c", INJECTED, *FAST, "pruner=gmp", f"output_root={tmp_path}"],
+        [sys.executable, "-c", INJECTED, method, *FAST, "pruner=gmp", f"output_root={tmp_path}"],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 1
@@ -32,10 +37,10 @@ def test_a_failure_in_training_keeps_its_traceback_in_the_record_and_the_log(tmp
     assert "TypeError" in line and "traceback in" in line and "Traceback" not in result.stderr
     [path] = record_files(tmp_path)
     record = json.loads(path.read_text())
-    assert record["status"] == "failed"
-    assert "in broken_select" in record["traceback"] and "TypeError" in record["traceback"]
+    assert record["status"] == "failed" and record["pruner"] == "gmp"
+    assert "in broken" in record["traceback"] and "TypeError" in record["traceback"]
     log = (path.parent / "fggp-repro.log").read_text()
-    assert "in broken_select" in log and "gradual.py" in log
+    assert "in broken" in log and caller in log
 
 
 def test_two_identical_commands_train_once(tmp_path):

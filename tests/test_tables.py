@@ -85,6 +85,19 @@ def test_exact_markdown_of_a_small_paper_table(records):
     assert texts["paper_table.md"] == EXPECTED_MARKDOWN
 
 
+def test_a_reference_is_what_its_runs_recorded_not_a_name(tmp_path):
+    """A dense variant under a name of its own (one YAML naming Dense) records `reference`:
+    it is marked under that name, never ranked."""
+    root = write_records(tmp_path, [("dense_long" if p == "dense" else p, *r) for p, *r in RUNS])
+    for path in root.rglob("result.json"):
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "reference": record["pruner"] == "dense_long"}))
+    records = load_records(root)
+    assert "dense_long" not in set(ranks(cells(summarize(records)))["pruner"])
+    texts = report(records, ["markdown"], None, None)["texts"]
+    assert texts["paper_table.md"] == EXPECTED_MARKDOWN.replace("| dense |", "| dense_long |")
+
+
 def test_latex_is_a_balanced_booktabs_table_with_the_best_in_bold(records):
     latex = report(records, ["latex"], None, None)["texts"]["paper_table.tex"]
     body = latex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()

@@ -24,7 +24,7 @@ from typing import NoReturn
 import pandas as pd
 
 from fggp_repro.errors import ResultsError
-from fggp_repro.ranking import REFERENCE, cells, cliques, ranking_table, ranks, significance
+from fggp_repro.ranking import cells, cliques, ranking_table, ranks, significance
 from fggp_repro.records import RESULT_FILE, nearest_existing, read_record
 from fggp_repro.tables import (
     FORMATS,
@@ -68,6 +68,7 @@ SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
 LEGACY = "no-id"  # setting_id of records written before run ids existed
 DEFAULT_PROTOCOL = "fggp_authors"  # records written before protocols were named followed it
 UNKNOWN = "unknown"  # the dataset or backbone of a foreign record that names none
+LEGACY_REFERENCE = "dense"  # the reference's pruner name in records without a `reference` field
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 #: the parts of a config a dense run must share with pruned runs to be their reference: what was
 #: trained on, which network, how it was optimised and for how long, under which protocol
@@ -91,10 +92,11 @@ def load_records(root: Path, warn: Callable[[str], object] = print) -> pd.DataFr
         row = {**{c: record.get(c) for c in COLUMNS}, "path": str(path)}
         row["setting_id"] = row["setting_id"] or LEGACY
         row["protocol"] = row["protocol"] or DEFAULT_PROTOCOL
+        row["reference"] = bool(record.get("reference", row["pruner"] == LEGACY_REFERENCE))
         row["config"] = record.get("config")
         row.update({key: record.get(key) for key in DETAILS})
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*COLUMNS, "path", "config", *DETAILS])
+    return pd.DataFrame(rows, columns=[*COLUMNS, "reference", "path", "config", *DETAILS])
 
 
 def completed(records: pd.DataFrame) -> pd.DataFrame:
@@ -107,8 +109,8 @@ def completed(records: pd.DataFrame) -> pd.DataFrame:
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
     """Completed runs per setting and configuration: accuracy mean, std (NaN for one seed) and
     seed count; mean achieved sparsity; the configuration (of its first run); and `reference`,
-    true for dense training, so that no later step has to recognise it by its label. A record
-    without a dataset or backbone is put under `unknown`, a section of its own."""
+    as its runs recorded it (dense training), so that no later step recognises it by a label. A
+    record without a dataset or backbone is put under `unknown`, a section of its own."""
     grouped = completed(records).groupby([*SETTING, "setting_id"], dropna=False)
     table = grouped.agg(
         acc_mean=("final_test_acc", "mean"),
@@ -120,10 +122,9 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
         protocol=("protocol", "first"),
         best_after_pruning=("best_test_acc_after_pruning", "mean"),
         config=("config", "first"),
+        reference=("reference", "first"),
     )
-    table = table.reset_index()
-    table["reference"] = table["pruner"] == REFERENCE
-    return table
+    return table.reset_index()
 
 
 def comparable(config: dict | None) -> dict[str, object] | None:
@@ -166,8 +167,9 @@ def reference_matches(summary: pd.DataFrame) -> tuple[dict[Hashable, list[Hashab
             keys = sorted(set().union(*(d for d in differences if len(d) == nearest)))
             more = ", ..." if len(keys) > 6 else ""
             why = f"they differ in: {', '.join(keys[:6])}{more}" if keys else "no pruned runs"
+            name, configuration = rows.loc[r, "pruner"], rows.loc[r, "setting_id"]
             lines.append(
-                f"left out: {REFERENCE} run(s) of configuration {rows.loc[r, 'setting_id']} "
+                f"left out: {name} run(s) of configuration {configuration} "
                 f"({rows.loc[r, 'seeds']} seed(s)) match no setting of {dataset}/{backbone} "
                 f"({why})"
             )
@@ -192,7 +194,7 @@ def labelled_runs(records: pd.DataFrame, summary: pd.DataFrame, labels: pd.Serie
     """The completed runs of the configurations in `summary`, each with its configuration's
     `label` (`labels`, by summary index: the pruner as the tables name it) and `reference`
     flag: what the figures draw, so that they keep apart, and leave out, what the tables do."""
-    keys = summary[[*SETTING, "setting_id", "reference"]].assign(label=labels)
+    keys = summary[[*SETTING, "setting_id"]].assign(label=labels)
     return completed(records).merge(keys, on=[*SETTING, "setting_id"])
 
 

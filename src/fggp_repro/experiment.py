@@ -41,7 +41,7 @@ from fggp_repro.records import (
 from fggp_repro.spec import INITIAL_DENSITY, CompileMode, RunSpec
 from fggp_repro.stopping import Preempted, StopRequest
 from fggp_repro.train_state import TrainState
-from fggp_repro.trainer import epoch_line, run, set_determinism
+from fggp_repro.trainer import TrainOutcome, epoch_line, run, set_determinism
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ MODEL_FILE = "model.pt"
 
 
 class RunFailed(Exception):
-    """Training started and failed; a failed record was written where that was possible."""
+    """A run that passed its checks failed; a failed record was written where that was possible."""
 
 
 def run_experiment(
@@ -102,6 +102,58 @@ def _train(
     tracker: FailSafe,
 ) -> dict[str, Any]:
     result_path = output_dir / RESULT_FILE
+    record = _spec_record(spec, device)
+    try:
+        model, masks, outcome = _build_and_train(spec, output_dir, device, stop, tracker, record)
+    except (UserError, Preempted):
+        raise
+    except Exception as error:  # whatever stops a checked run: recorded with its traceback
+        details = traceback.format_exc()
+        record.update(status="failed", reason=failure_reason(error, device), traceback=details)
+        logs = log_to_files(f"run failed:\n{details}")
+        in_log = f" and {', '.join(logs)}" if logs else ""
+        if completed_before:
+            raise RunFailed(
+                f"run failed ({record['reason']}); the earlier completed record "
+                f"{result_path} was kept; traceback in{in_log or ' no log file'}"
+            ) from error
+        _write_failed_record(result_path, record)
+        raise RunFailed(
+            f"run failed ({record['reason']}); traceback in {result_path}{in_log}"
+        ) from error
+
+    # a record never describes files of another run: the earlier record goes before its files
+    result_path.unlink(missing_ok=True)
+    if spec.checkpoint.save_model:
+        final = {
+            "model": model.state_dict(),
+            "mask_names": masks.names,
+            "masks": masks.state_dict(),
+        }
+        write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
+    else:
+        (output_dir / MODEL_FILE).unlink(missing_ok=True)
+    (output_dir / RUNNING_METRICS_FILE).replace(output_dir / METRICS_FILE)
+    write_json_atomic(result_path, record)
+    shutil.rmtree(output_dir / CHECKPOINT_DIRECTORY, ignore_errors=True)
+    tracker.call("finish", {key: record[key] for key in HEADLINE}, "completed")
+    log.info(
+        "final test accuracy %.2f%%, sparsity %.4f -> %s",
+        outcome.final_test_acc, record["achieved_sparsity"], result_path,
+    )  # fmt: skip
+    return record
+
+
+def _build_and_train(
+    spec: RunSpec,
+    output_dir: Path,
+    device: torch.device,
+    stop: StopRequest | None,
+    tracker: FailSafe,
+    record: dict[str, Any],
+) -> tuple[torch.nn.Module, MaskSet, TrainOutcome]:
+    """Data, network, masks and pruner from the spec, resumed or begun, trained to the end;
+    `record` is filled in on the way, so a failure at any point leaves what was known."""
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"train.device={spec.train.device} but CUDA is not available here")
     torch.manual_seed(spec.seed)
@@ -118,6 +170,12 @@ def _train(
     )
     if spec.pruner.builder.traits.uses_target:
         check_reachable(masks, 1.0 - spec.sparsity, spec.masking.density_base)
+    record.update(
+        synthetic_data=data.synthetic,
+        params_total=sum(p.numel() for p in model.parameters()),
+        params_prunable=masks.numel,
+        params_conv_linear=conv_linear_parameter_count(model),
+    )
     pruner = build_pruner(
         spec.pruner,
         masks,
@@ -133,7 +191,6 @@ def _train(
     compile_mode = compile_mode_for(spec.train.compile, device)
     if compile_mode is not CompileMode.none:
         state.compile(compile_mode.value)
-    record = _base_record(spec, data.synthetic, model, masks, device)
     record.update(compile=compile_mode.value, channels_last=channels_last)
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
@@ -177,21 +234,6 @@ def _train(
     except Preempted:
         tracker.call("finish", {}, "preempted")
         raise
-    except Exception as error:  # whatever stops training: recorded with its traceback
-        details = traceback.format_exc()
-        record.update(status="failed", reason=failure_reason(error, device), traceback=details)
-        logs = log_to_files(f"training failed:\n{details}")
-        in_log = f" and {', '.join(logs)}" if logs else ""
-        if completed_before:
-            raise RunFailed(
-                f"training failed ({record['reason']}); the earlier completed record "
-                f"{result_path} was kept; traceback in{in_log or ' no log file'}"
-            ) from error
-        _write_failed_record(result_path, record)
-        raise RunFailed(
-            f"training failed ({record['reason']}); traceback in {result_path}{in_log}"
-        ) from error
-
     record.update(flops_record(model, masks, state, spec))
     record.update(
         status="completed",
@@ -207,26 +249,7 @@ def _train(
         record.update(
             best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
         )
-    # a record never describes files of another run: the earlier record goes before its files
-    result_path.unlink(missing_ok=True)
-    if spec.checkpoint.save_model:
-        final = {
-            "model": model.state_dict(),
-            "mask_names": masks.names,
-            "masks": masks.state_dict(),
-        }
-        write_atomic(output_dir / MODEL_FILE, [to_bytes(final)])
-    else:
-        (output_dir / MODEL_FILE).unlink(missing_ok=True)
-    running_metrics.replace(output_dir / METRICS_FILE)
-    write_json_atomic(result_path, record)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    tracker.call("finish", {key: record[key] for key in HEADLINE}, "completed")
-    log.info(
-        "final test accuracy %.2f%%, sparsity %.4f -> %s",
-        outcome.final_test_acc, record["achieved_sparsity"], result_path,
-    )  # fmt: skip
-    return record
+    return model, masks, outcome
 
 
 def tracker_for(spec: RunSpec) -> FailSafe:
@@ -374,9 +397,8 @@ def _jsonl(rows: Iterable[dict[str, Any]]) -> Iterable[bytes]:
     return (json.dumps(row).encode() + b"\n" for row in rows)
 
 
-def _base_record(
-    spec: RunSpec, synthetic: bool, model: torch.nn.Module, masks: MaskSet, device: torch.device
-) -> dict[str, Any]:
+def _spec_record(spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """What a record knows before anything is built; the network's sizes come once it is."""
     traits = spec.pruner.builder.traits
     return {
         "status": "running",
@@ -384,19 +406,20 @@ def _base_record(
         "setting_id": setting_id(spec),
         "backbone": spec.backbone.name,
         "pruner": spec.pruner.name,
+        "reference": not traits.uses_target,
         "target_sparsity": spec.sparsity if traits.uses_target else 0.0,
         "init": spec.init.value if traits.uses_initial_state else "n/a",
         "seed": spec.seed,
         "dataset": spec.data.name,
-        "synthetic_data": synthetic,
+        "synthetic_data": None,
         "protocol": spec.protocol.name,
         "final_test_acc": None,
         "achieved_sparsity": None,
         "achieved_sparsity_conv_linear": None,
         "per_layer": None,
-        "params_total": sum(p.numel() for p in model.parameters()),
-        "params_prunable": masks.numel,
-        "params_conv_linear": conv_linear_parameter_count(model),
+        "params_total": None,
+        "params_prunable": None,
+        "params_conv_linear": None,
         "density_base": spec.masking.density_base.value,
         "epochs": spec.train.epochs,
         "train_seconds": None,

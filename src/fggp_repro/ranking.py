@@ -22,7 +22,6 @@ from collections.abc import Hashable, Mapping, Sequence
 import pandas as pd
 
 INITS = ("dense", "sparse50")
-REFERENCE = "dense"  # the pruner name of reference runs, as recorded
 SETTING_COLUMNS = ["dataset", "backbone", "target_sparsity", "init"]
 CELL_COLUMNS = ["pruner", *SETTING_COLUMNS, "mean", "std", "n", "reference", "protocol"]
 CELL_COLUMNS += ["dense_mean"]

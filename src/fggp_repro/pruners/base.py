@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 class PrunerTraits:
     """Which settings mean something for a pruner: the target sparsity, the dense / sparse50
     initial state, and the `schedule` group. An unused one is refused (`init`) or ignored, and
-    left out of the run's identity and directory."""
+    left out of the run's identity and directory. A pruner without a target sparsity (dense
+    training, whatever its name or options) is a reference: its runs are recorded as such, drawn
+    as lines beside the pruned ones and never ranked."""
 
     uses_target: bool = True
     uses_initial_state: bool = True
