@@ -6,7 +6,6 @@ plus one fused crop-and-flip: no DataLoader workers, no per-image PIL transforms
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 
@@ -92,10 +91,8 @@ def crop_flip(
     return padded[batch, channel, rows, cols]
 
 
-@functools.cache
 def _index_grid(n: int, c: int, h: int, w: int, device: torch.device) -> tuple[Tensor, ...]:
-    """The constant index tensors of a batch shape, made once per shape and device rather
-    than every batch."""
+    """The index tensors of a batch shape, broadcast against each other by the gather."""
     return (
         torch.arange(n, device=device).view(n, 1, 1, 1),
         torch.arange(c, device=device).view(1, c, 1, 1),
