@@ -191,11 +191,23 @@ BAD_INPUT = {
     "non-finite lr": ["optim.lr=inf"],
     "batch larger than the data": ["pruner=dense", "train.batch_size=100000"],
     "unwritable run dir": ["hydra.run.dir=/proc/forbidden"],
+    "unwritable run dir with an interpolation": ["hydra.run.dir=/proc/forbidden/${now:%H}"],
     "w&b online without a login": ["logger=wandb", "logger.mode=online"],
     "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
     "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
     "sweep with a non-integer seed": ["--multirun", "seed=1,abc"],
     "sweep with a pruner that has no init": ["--multirun", "pruner=gmp,rigl", "init=sparse50"],
+    "sweep with a key its pruner lacks": [
+        "--multirun",
+        "pruner=gmp",
+        "pruner.rate=0.5",
+        "seed=1,2",
+    ],
+    "sweep setting a key the default pruner lacks": [
+        "--multirun",
+        "pruner=rigl,granet",
+        "pruner.end_fraction=0.5",
+    ],
 }
 
 
@@ -213,6 +225,9 @@ SAYS = {
     "unknown choice of a backbone option": "backbone.conv_init: Invalid value 'fan_out_in', "
     "expected one of [fan_in, fan_out]",
     "w&b online without a login": "logger=wandb",
+    "unwritable run dir with an interpolation": "hydra.run.dir=/proc/forbidden/${now:%H}: ",
+    "sweep with a key its pruner lacks": "unknown key 'pruner.rate'",
+    "sweep setting a key the default pruner lacks": "write pruner.end_fraction=choice(0.5)",
 }
 
 

@@ -76,6 +76,7 @@ def test_slurm_launcher_config_composes_without_a_cluster(tmp_path):
                      f"output_root={tmp_path}/x", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "26 run(s): 26 missing" in result.stdout
+    assert "set hydra.sweeper.epoch_seconds.vgg_tiny=<seconds per epoch>" in result.stdout
 
 
 def test_a_missing_launcher_plugin_is_a_one_line_hint(monkeypatch):

@@ -59,11 +59,13 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
     check_launcher(overrides)
     for arg in overrides:
         key, _, value = arg.partition("=")
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and value and "$" not in value:
-            check_writable_directory(Path(value), key)
+        literal = value.partition("$")[0]  # the part no interpolation (`${now:...}`) changes
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and literal:
+            check_writable_directory(Path(literal), key, value)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
         return True, True
     if any(arg in MULTIRUN_FLAGS for arg in argv):
+        check_sweep_base(overrides, dirs)
         return True, True
     jobs, problems = plan_jobs(
         [overrides],
@@ -77,6 +79,34 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
         print(f"{PROG}: already completed: {job.run_dir} (skip_completed=false reruns it)")
         return False, True
     return True, Path(job.spec.output_root).exists()
+
+
+def check_sweep_base(overrides: list[str], dirs: list[Path]) -> None:
+    """Compose what Hydra composes before the sweeper sees a job, the overrides that sweep
+    nothing, so that a key no config has is one line here rather than Hydra's several; every
+    job is then checked by the planned sweeper."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as error:
+        raise UserError(describe_error(error, overrides, dirs)) from None
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        compose_job(fixed, dirs)
+    except (HydraException, OmegaConfBaseException) as error:
+        message = describe_error(error, fixed, dirs)
+        swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
+        for key, _, value in (line.partition("=") for line in fixed):
+            group = key.lstrip("+").split(".")[0]
+            if f"'{key.lstrip('+')}'" in message and group in swept:
+                message += (
+                    f"; Hydra sets it on the default {group} before the sweep: write "
+                    f"{key}=choice({value}) to set it in each job"
+                )
+        raise UserError(message) from None
 
 
 def run_task(cfg: DictConfig, output_root_existed: bool = True) -> None:

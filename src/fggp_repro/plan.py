@@ -128,14 +128,16 @@ def check_output_root(spec: RunSpec) -> None:
     check_writable_directory(Path(spec.output_root), "output_root")
 
 
-def check_writable_directory(directory: Path, key: str) -> None:
+def check_writable_directory(directory: Path, key: str, value: str | None = None) -> None:
     """`directory` must exist as one, or be creatable: its first missing level is created and
-    removed again to find out (file systems such as /proc refuse what access() allows)."""
+    removed again to find out (file systems such as /proc refuse what access() allows). The
+    refusal quotes `key=value`, the setting as given (`directory` by default)."""
+    given = f"{key}={directory if value is None else value}"
     path = nearest_existing(directory.absolute())
     if not path.is_dir():
-        raise UserError(f"{key}={directory}: {path} is a file, not a directory")
+        raise UserError(f"{given}: {path} is a file, not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"{key}={directory}: {path} is not writable")
+        raise UserError(f"{given}: {path} is not writable")
     if path == directory.absolute():
         return
     probe = directory.absolute()
@@ -146,7 +148,7 @@ def check_writable_directory(directory: Path, key: str) -> None:
     except FileExistsError:  # another process made it meanwhile
         return
     except OSError as error:
-        raise UserError(f"{key}={directory}: cannot create {probe} ({error.strerror})") from None
+        raise UserError(f"{given}: cannot create {probe} ({error.strerror})") from None
     with contextlib.suppress(OSError):  # another process may be using it already
         probe.rmdir()
 

@@ -130,8 +130,12 @@ def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:
             "no time estimate for "
             + ", ".join(f"{n} run(s) of {backbone}" for backbone, n in sorted(unknown.items()))
             + ": no completed run of that kind under output_root and no benchmark of this "
-            "device; set hydra.sweeper.epoch_seconds.<backbone>=<seconds per epoch> "
-            "(+hydra.sweeper... for a backbone of your own)"
+            "device; set "
+            + " ".join(
+                f"{'' if backbone in typed else '+'}hydra.sweeper.epoch_seconds."
+                f"{backbone}=<seconds per epoch>"
+                for backbone in sorted(unknown)
+            )
         )
 
 
