@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import pytest
 import torch
 from conftest import REPO, compose, run_cli, spec
+from omegaconf import OmegaConf
 from torch import nn
 
 from fggp_repro.checks import validate
-from fggp_repro.compose import group_options
+from fggp_repro.compose import CONF_DIR, group_options
 from fggp_repro.data import ImageData
 from fggp_repro.datasets.base import DataOptions
+from fggp_repro.experiment import run_experiment
 from fggp_repro.masks import MaskSet
 from fggp_repro.models import build_backbone
 from fggp_repro.options import bounded
@@ -149,10 +151,31 @@ COMBINATIONS = [(p, b, d) for p in group_options("pruner") for b in group_option
                 for d in group_options("data")]  # fmt: skip
 
 
+#: a preset's job made tiny: synthetic stand-in data, 4 steps of 4 images, narrow networks (whose
+#: density is counted over the prunable weights: the biases would outweigh a 95% target)
+TINY = ["data=synthetic", "data.train_size=16", "data.test_size=8", "train.epochs=1",
+        "train.batch_size=4", "train.eval_batch_size=8", "schedule.interval=1",
+        "train.progress=false", "train.compile=none", "checkpoint.save_model=false",
+        "masking.density_base=prunable"]  # fmt: skip
+NARROW = {"widths": "backbone.widths=[4,4,4,4,4]", "base_width": "backbone.base_width=4"}
+
+
+def preset_jobs(preset):
+    """The preset's own job and the first job of each row of its sweep grid."""
+    grid = OmegaConf.load(CONF_DIR / "experiment" / f"{preset}.yaml").get("hydra", {})
+    rows = grid.get("sweeper", {}).get("grid", [])
+    return [[], *([f"{axis}={values[0]}" for axis, values in row.items()] for row in rows)]
+
+
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_preset_composes_into_a_valid_run(preset):
-    run = spec(f"experiment={preset}")
-    assert run.output_root.startswith("results/")
+def test_every_preset_composes_and_a_tiny_version_of_each_of_its_rows_trains(preset, tmp_path):
+    for i, job in enumerate(preset_jobs(preset)):
+        assert spec(f"experiment={preset}", *job).output_root.startswith("results/")
+        options = spec(f"experiment={preset}", *job, *TINY).backbone.options
+        narrow = [o for key, o in NARROW.items() if hasattr(options, key)]
+        run = spec(f"experiment={preset}", *job, *TINY, *narrow)
+        record = run_experiment(run, tmp_path / str(i))
+        assert record["status"] == "completed" and record["iterations"] == 4, (preset, job)
 
 
 def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
