@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from fggp_repro.checks import validate
+from fggp_repro.cli import pruner_descriptions
 from fggp_repro.compose import CONF_DIR, group_options
 from fggp_repro.data import ImageData
 from fggp_repro.datasets.base import DataOptions
@@ -134,6 +135,8 @@ def test_a_pruner_backbone_and_dataset_of_ones_own_run_through_the_cli(tmp_path)
     variant = to_spec(compose_job(["pruner=fggp_r03"], config_dirs=[conf])).pruner
     assert variant.builder is spec("pruner=fggp").pruner.builder
     assert variant.options.rate == 0.3
+    listed = pruner_descriptions([conf])
+    assert {"largest_first", "fggp_r03", "fggp"} <= set(listed) and listed["largest_first"] == ""
 
 
 def test_a_plugin_yaml_with_a_misspelt_option_is_refused_in_one_line(tmp_path):

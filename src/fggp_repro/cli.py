@@ -180,12 +180,16 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path, remove_root: bo
         root.rmdir()
 
 
-def pruner_descriptions() -> dict[str, str]:
-    """Each pruner's one-line description: the first comment line of its config file."""
+def pruner_descriptions(dirs: list[Path]) -> dict[str, str]:
+    """Each pruner's one-line description: the first comment line of its config file, the
+    package's before any `--config-dir`'s, as Hydra finds them."""
     descriptions = {}
-    for name in group_options("pruner"):
-        first = (CONF_DIR / "pruner" / f"{name}.yaml").read_text().splitlines()[0]
-        descriptions[name] = first.lstrip("# ").strip()
+    for name in group_options("pruner", dirs):
+        path = next(
+            p for d in [CONF_DIR, *dirs] if (p := Path(d) / "pruner" / f"{name}.yaml").exists()
+        )
+        lines = path.read_text().splitlines() or [""]
+        descriptions[name] = lines[0].lstrip("# ").strip() if lines[0].startswith("#") else ""
     return descriptions
 
 
@@ -194,8 +198,8 @@ def main() -> None:
     if MULTIRUN_FLAGS & set(argv):  # Hydra's parser wants the flag before the overrides
         argv = ["--multirun", *(arg for arg in argv if arg not in MULTIRUN_FLAGS)]
         sys.argv[1:] = argv
-    if argv == ["--pruners"]:
-        descriptions = pruner_descriptions()
+    if "--pruners" in argv:
+        descriptions = pruner_descriptions(config_dirs(argv))
         width = max(map(len, descriptions))
         for name, description in descriptions.items():
             print(f"{name:<{width}}  {description}")
