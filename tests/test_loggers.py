@@ -5,6 +5,7 @@ no network. A library that is not installed skips only its own tests."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -241,6 +242,12 @@ def test_tensorboard_dir_option_collects_runs_by_group_and_name(tmp_path):
     assert scalars["test_acc"] == [(20, 38.5)]
     assert "_hparams_/session_start_info" in accumulator.PluginTagToContent("hparams")
     assert not run.run_dir.exists()
+    # the same run name from an output_root of the same name elsewhere: logged beside, not over
+    elsewhere = dataclasses.replace(run_info(tmp_path / "elsewhere"), resumed=False)
+    drive(TensorBoardLogger(TensorBoardLogger.options(dir=str(shared))), elsewhere)
+    assert tensorboard_scalars(shared / run.group / run.name)[0]["test_acc"] == [(20, 38.5)]
+    [beside] = (shared / run.group / run.name).parent.glob(f"{Path(run.name).name}-*")
+    assert tensorboard_scalars(beside)[0]["test_acc"] == [(20, 38.5)]
 
 
 # Weights & Biases -------------------------------------------------------------------------

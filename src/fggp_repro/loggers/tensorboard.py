@@ -2,6 +2,9 @@
 
 Each run writes into its own directory, `<run dir>/tensorboard` (or `<dir>/<group>/<run name>`
 when `dir` is set), so `tensorboard --logdir <output_root>` shows a sweep's runs side by side.
+Under `dir`, a run of the same name from another output_root of the same name (which would
+share the directory) gets `<run name>-<hash of its run dir>` instead: a file in each directory
+names the run directory it belongs to, so one run never deletes another's events.
 Scalars: the epoch rows by their own names (train_loss, test_acc, lr, ...), pruning events as
 `pruning/sparsity` and `layer_density/<parameter>`, and the final figures as `summary/<name>`;
 the flattened config goes to the HParams dashboard (with the final figures as its metrics) and,
@@ -16,6 +19,7 @@ the directory, as the run's metrics.jsonl and result.json are replaced.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +62,7 @@ class TensorBoardLogger(RunLogger):
         if self.opts.dir is None:
             self.log_dir = run.run_dir / "tensorboard"
         else:
-            self.log_dir = Path(self.opts.dir) / run.group / run.name
+            self.log_dir = _own_directory(Path(self.opts.dir) / run.group / run.name, run.run_dir)
         earlier = list(self.log_dir.glob("events.out.tfevents.*"))
         if run.resumed and earlier:  # the writer opens at the first step logged, purging there
             self._purge_at_first_step = True
@@ -126,6 +130,20 @@ class TensorBoardLogger(RunLogger):
             str(self.log_dir), purge_step=purge_step, flush_secs=self.opts.flush_secs
         )
         return self._writer
+
+
+OWNER_FILE = "run_dir.txt"
+
+
+def _own_directory(shared: Path, run_dir: Path) -> Path:
+    """`shared`, unless the run of another directory logs there: then one of this run's own
+    beside it. Either way it is marked as this run's."""
+    owner = str(run_dir.resolve())
+    if (shared / OWNER_FILE).exists() and (shared / OWNER_FILE).read_text() != owner:
+        shared = shared.with_name(f"{shared.name}-{hashlib.sha256(owner.encode()).hexdigest()[:6]}")
+    shared.mkdir(parents=True, exist_ok=True)
+    (shared / OWNER_FILE).write_text(owner)
+    return shared
 
 
 def _hparam(value: Any) -> Any:
