@@ -258,6 +258,14 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_interpolated_run_dir_is_checked_up_to_the_directory_it_is_made_in(tmp_path):
+    (tmp_path / "run").touch()  # a file named like the start of the directory Hydra will make
+    needs_run, _ = cli.preflight(
+        [*FAST, f"hydra.run.dir={tmp_path}/run${{now:%H}}", f"output_root={tmp_path}/out"]
+    )
+    assert needs_run and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_hints_come_from_the_chosen_pruners_own_options():
     from fggp_repro.compose import unknown_key_hint
 

@@ -59,7 +59,8 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
     check_launcher(overrides)
     for arg in overrides:
         key, _, value = arg.partition("=")
-        literal = value.partition("$")[0]  # the part no interpolation (`${now:...}`) changes
+        head, interpolated, _ = value.partition("$")  # `${now:...}`: check the directory above
+        literal = head.rpartition("/")[0] + "/" if interpolated and not head.endswith("/") else head
         if key in ("hydra.run.dir", "hydra.sweep.dir") and literal:
             check_writable_directory(Path(literal), key, value)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):

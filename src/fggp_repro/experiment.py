@@ -111,16 +111,15 @@ def _train(
         details = traceback.format_exc()
         record.update(status="failed", reason=failure_reason(error, device), traceback=details)
         logs = log_to_files(f"run failed:\n{details}")
-        in_log = f" and {', '.join(logs)}" if logs else ""
         if completed_before:
+            where = " and ".join(logs) or "no log file"
             raise RunFailed(
                 f"run failed ({record['reason']}); the earlier completed record "
-                f"{result_path} was kept; traceback in{in_log or ' no log file'}"
+                f"{result_path} was kept; traceback in {where}"
             ) from error
         _write_failed_record(result_path, record)
-        raise RunFailed(
-            f"run failed ({record['reason']}); traceback in {result_path}{in_log}"
-        ) from error
+        where = " and ".join([str(result_path), *logs])
+        raise RunFailed(f"run failed ({record['reason']}); traceback in {where}") from error
 
     # a record never describes files of another run: the earlier record goes before its files
     result_path.unlink(missing_ok=True)

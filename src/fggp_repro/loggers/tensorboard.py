@@ -136,14 +136,20 @@ OWNER_FILE = "run_dir.txt"
 
 
 def _own_directory(shared: Path, run_dir: Path) -> Path:
-    """`shared`, unless the run of another directory logs there: then one of this run's own
-    beside it. Either way it is marked as this run's."""
+    """`shared` if no other run directory has claimed it (the claim is an exclusive create, so
+    two runs starting together cannot both win), else one of this run's own beside it."""
     owner = str(run_dir.resolve())
-    if (shared / OWNER_FILE).exists() and (shared / OWNER_FILE).read_text() != owner:
-        shared = shared.with_name(f"{shared.name}-{hashlib.sha256(owner.encode()).hexdigest()[:6]}")
-    shared.mkdir(parents=True, exist_ok=True)
-    (shared / OWNER_FILE).write_text(owner)
-    return shared
+    digest = hashlib.sha256(owner.encode()).hexdigest()[:6]
+    for candidate in (shared, shared.with_name(f"{shared.name}-{digest}")):
+        candidate.mkdir(parents=True, exist_ok=True)
+        try:
+            with (candidate / OWNER_FILE).open("x") as marker:
+                marker.write(owner)
+            return candidate
+        except FileExistsError:
+            if (candidate / OWNER_FILE).read_text() == owner:
+                return candidate
+    return candidate  # this run's own name, claimed by another: a hash collision
 
 
 def _hparam(value: Any) -> Any:
