@@ -266,6 +266,13 @@ def test_an_interpolated_run_dir_is_checked_up_to_the_directory_it_is_made_in(tm
     assert needs_run and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+def test_the_fixed_part_of_a_run_dir_is_a_whole_directory():
+    assert cli.fixed_directory("out/run${now:%H}") == "out/"
+    assert cli.fixed_directory("/a/${now:%H}/b") == "/a/"
+    assert cli.fixed_directory("run${now:%H}") == ""  # made in the working directory
+    assert cli.fixed_directory("/a/b") == "/a/b"
+
+
 def test_hints_come_from_the_chosen_pruners_own_options():
     from fggp_repro.compose import unknown_key_hint
 

@@ -59,10 +59,8 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
     check_launcher(overrides)
     for arg in overrides:
         key, _, value = arg.partition("=")
-        head, interpolated, _ = value.partition("$")  # `${now:...}`: check the directory above
-        literal = head.rpartition("/")[0] + "/" if interpolated and not head.endswith("/") else head
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and literal:
-            check_writable_directory(Path(literal), key, value)
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and (made_in := fixed_directory(value)):
+            check_writable_directory(Path(made_in), key, value)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
         return True, True
     if any(arg in MULTIRUN_FLAGS for arg in argv):
@@ -80,6 +78,15 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
         print(f"{PROG}: already completed: {job.run_dir} (skip_completed=false reruns it)")
         return False, True
     return True, Path(job.spec.output_root).exists()
+
+
+def fixed_directory(value: str) -> str:
+    """The part of a directory setting that no interpolation (`${now:...}`) changes, up to a
+    whole directory: `/a/b${now:%H}` is made in `/a/`. Empty when nothing is fixed."""
+    head, interpolated, _ = value.partition("$")
+    if interpolated and not head.endswith("/"):
+        return head.rpartition("/")[0] + "/" if "/" in head else ""
+    return head
 
 
 def check_sweep_base(overrides: list[str], dirs: list[Path]) -> None:

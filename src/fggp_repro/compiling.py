@@ -32,16 +32,17 @@ def eager_where_compiling_fails(compiled: Callable[..., Any]) -> Callable[..., A
     it ran, and frames after a graph break compile (or fall back) on their own. So no part of
     a step runs twice, as it would if a failed compiled step were retried eagerly: the
     optimizer would step twice. Failures after the first call are not hidden."""
-    first_call = [True]
+    first_call = True
 
     def call(*args: Any) -> Any:
+        nonlocal first_call
         if not first_call:
             return compiled(*args)
         import torch._dynamo
 
         with torch._dynamo.config.patch(suppress_errors=True):
             result = compiled(*args)
-        first_call.clear()
+        first_call = False
         return result
 
     return call

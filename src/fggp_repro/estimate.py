@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fggp_repro.checks import train_set_size
+from fggp_repro.errors import ResultsError
+from fggp_repro.records import RESULT_FILE, read_record
 from fggp_repro.spec import RunSpec
 
 BENCH_DIR = Path("results/bench")
@@ -61,12 +63,12 @@ def kind_of_job(spec: RunSpec, device_name: str) -> RunKind:
 def completed_records(root: Path) -> list[dict[str, Any]]:
     """The completed records under `root` that say how fast they trained."""
     found = []
-    for path in sorted(root.rglob("result.json")) if root.is_dir() else []:
+    for path in sorted(root.rglob(RESULT_FILE)) if root.is_dir() else []:
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+            record = read_record(path)
+        except ResultsError:
             continue
-        if not isinstance(record, dict) or record.get("status") != "completed":
+        if record.get("status") != "completed":
             continue
         rate = record.get("images_per_second")
         if isinstance(rate, int | float) and math.isfinite(rate) and rate > 0:

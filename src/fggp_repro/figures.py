@@ -27,7 +27,7 @@ from fggp_repro.plots import pyplot, save, seeds_text
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.ranking import SETTING_COLUMNS
 from fggp_repro.records import METRICS_FILE
-from fggp_repro.schedule import CubicSchedule
+from fggp_repro.schedule import CubicSchedule, schedule_window
 from fggp_repro.spec import INITIAL_DENSITY, Init, ScheduleSpec, locate
 
 #: a setting of the tables: dataset, backbone, target sparsity, initial state
@@ -198,9 +198,8 @@ def curve(metrics: pd.DataFrame, column: str) -> pd.DataFrame:
 def schedule_sparsity(run: pd.Series) -> tuple[list[int], list[float]] | None:
     """The sparsity of the prunable weights that the run's cubic schedule asks for at each of
     its pruning steps (held from iteration 0 and to the end of training), rebuilt from the
-    record's config as build_pruner builds it: the `schedule` group, overridden by the pruner's
-    own options (GraNet's window). None for a pruner on no cubic schedule, or a record that
-    does not say enough."""
+    record's config as build_pruner builds it (schedule_window). None for a pruner on no cubic
+    schedule, or a record that does not say enough."""
     config = run.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("pruner"), dict):
         return None
@@ -212,8 +211,9 @@ def schedule_sparsity(run: pd.Series) -> tuple[list[int], list[float]] | None:
     gradual = isinstance(builder, type) and issubclass(builder, GradualPruner)
     if not gradual or total is None or pd.isna(total):
         return None
-    window = {**asdict(ScheduleSpec()), **(config.get("schedule") or {})}
-    window.update({key: config["pruner"][key] for key in window if key in config["pruner"]})
+    window = schedule_window(
+        {**asdict(ScheduleSpec()), **(config.get("schedule") or {})}, config["pruner"]
+    )
     target = 1.0 - run["target_sparsity"]
     try:
         schedule = CubicSchedule.build(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 def cubic_density(
@@ -57,6 +59,12 @@ class CubicSchedule:
         return cubic_density(
             iteration, self.initial_density, self.final_density, self.start, self.end
         )
+
+
+def schedule_window(schedule: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The schedule a pruner runs on: each field of the `schedule` group, unless the pruner's
+    own options set it (GraNet's window, RigL's end of updates)."""
+    return {key: options.get(key, value) for key, value in schedule.items()}
 
 
 def update_steps(interval: int, start: int, end: int) -> range:

@@ -153,6 +153,17 @@ def finite(summary: Mapping[str, Any]) -> dict[str, float]:
     return {key: value for key, value in numbers(summary).items() if math.isfinite(value)}
 
 
+def pruning_metrics(
+    sparsity: float, layer_density: Mapping[str, float], name: Callable[[str], str] = str
+) -> dict[str, float]:
+    """A pruning event as metrics: `pruning/sparsity` and `layer_density/<parameter>`, the
+    parameter written as the tracker's `name` allows."""
+    metrics = {"pruning/sparsity": float(sparsity)}
+    for parameter, density in layer_density.items():
+        metrics[f"layer_density/{name(parameter)}"] = float(density)
+    return metrics
+
+
 def sanitize(name: str, allowed: str) -> str:
     """`name` with every character outside the regex class `allowed` replaced by "_"."""
     return re.sub(f"[^{allowed}]", "_", name)

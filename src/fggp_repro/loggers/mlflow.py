@@ -26,6 +26,7 @@ from fggp_repro.loggers.base import (
     flatten,
     missing_library,
     numbers,
+    pruning_metrics,
     read_id,
     sanitize,
     write_id,
@@ -121,10 +122,7 @@ class MlflowLogger(RunLogger):
 
     def log_pruning(self, step: int, sparsity: float, layer_density: Mapping[str, float]) -> None:
         if step > self._logged_until["pruning"]:
-            metrics = {"pruning/sparsity": float(sparsity)}
-            for name, density in layer_density.items():
-                metrics[f"layer_density/{_name(name)}"] = float(density)
-            self._log(step, metrics)
+            self._log(step, pruning_metrics(sparsity, layer_density, _name))
 
     def finish(self, summary: Mapping[str, float | None], status: str) -> None:
         if self.client is None or self.run_id is None:

@@ -34,6 +34,7 @@ from fggp_repro.loggers.base import (
     flatten,
     missing_library,
     numbers,
+    pruning_metrics,
 )
 from fggp_repro.options import bounded
 
@@ -93,9 +94,8 @@ class TensorBoardLogger(RunLogger):
 
     def log_pruning(self, step: int, sparsity: float, layer_density: Mapping[str, float]) -> None:
         writer = self._at(step)
-        writer.add_scalar("pruning/sparsity", float(sparsity), step)
-        for name, density in layer_density.items():
-            writer.add_scalar(f"layer_density/{name}", float(density), step)
+        for key, value in pruning_metrics(sparsity, layer_density).items():
+            writer.add_scalar(key, value, step)
 
     def finish(self, summary: Mapping[str, float | None], status: str) -> None:
         if self.log_dir is None:

@@ -30,6 +30,7 @@ from fggp_repro.loggers.base import (
     finite,
     missing_library,
     numbers,
+    pruning_metrics,
     read_id,
     sanitize,
     write_id,
@@ -108,10 +109,7 @@ class WandbLogger(RunLogger):
         self._log(step, {_name(key): value for key, value in numbers(row).items()})
 
     def log_pruning(self, step: int, sparsity: float, layer_density: Mapping[str, float]) -> None:
-        metrics = {"pruning/sparsity": float(sparsity)}
-        for name, density in layer_density.items():
-            metrics[f"layer_density/{_name(name)}"] = float(density)
-        self._log(step, metrics)
+        self._log(step, pruning_metrics(sparsity, layer_density, _name))
 
     def finish(self, summary: Mapping[str, float | None], status: str) -> None:
         if self.run is None:

@@ -20,6 +20,7 @@ from fggp_repro.pruners.set import SET
 from fggp_repro.pruners.snip import SNIP
 from fggp_repro.pruners.synflow import SynFlow
 from fggp_repro.pruners.two_stage import FGGP, TwoStage
+from fggp_repro.schedule import schedule_window
 from fggp_repro.spec import PluginSpec, ScheduleSpec
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ def build_pruner(
 ) -> Pruner:
     """The pruner a pruner spec names, with its options (and the schedule, if it uses one)."""
     cls = spec.builder
+    options = asdict(spec.options)
     uses_schedule = schedule is not None and cls.traits.uses_schedule
-    params = asdict(schedule) if uses_schedule else {}
-    params.update(asdict(spec.options))
+    params = {**(schedule_window(asdict(schedule), options) if uses_schedule else {}), **options}
     return cls(
         masks,
         target_density=target_density,

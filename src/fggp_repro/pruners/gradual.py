@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fggp_repro.errors import ConfigError
 from fggp_repro.pruners.base import Pruner
-from fggp_repro.schedule import CubicSchedule
+from fggp_repro.schedule import CubicSchedule, schedule_window
 from fggp_repro.spec import ScheduleSpec
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class GradualPruner(Pruner):
     @classmethod
     def check_settings(cls, options: Any, schedule: ScheduleSpec, total_iterations: int) -> None:
         """The schedule must fit at least one pruning step into its window."""
-        window = {**asdict(schedule), **asdict(options)}
+        window = schedule_window(asdict(schedule), asdict(options))
         try:
             CubicSchedule.build(
                 total_iterations, 1.0, 0.5, window["interval"], window["start_iteration"],
