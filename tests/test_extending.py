@@ -31,8 +31,8 @@ from fggp_repro.pruners import build_pruner
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.selection import smallest_k
 from fggp_repro.spec import INITIAL_DENSITY
+from fggp_repro.steps import train_step
 from fggp_repro.train_state import TrainState
-from fggp_repro.trainer import train_step
 
 
 @dataclass(frozen=True)
@@ -224,8 +224,9 @@ def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
 def test_the_library_imports_no_hydra():
     code = (
         "import sys, fggp_repro; from fggp_repro import FGGP, MaskSet; "
-        "import fggp_repro.experiment, fggp_repro.trainer, fggp_repro.models.vgg, "
-        "fggp_repro.models.resnet, fggp_repro.datasets.cifar100, fggp_repro.datasets.synthetic, "
+        "import fggp_repro.experiment, fggp_repro.trainer, fggp_repro.steps, "
+        "fggp_repro.models.vgg, fggp_repro.models.resnet, fggp_repro.datasets.cifar100, "
+        "fggp_repro.datasets.synthetic, "
         "fggp_repro.pruners, fggp_repro.identity, fggp_repro.checks, fggp_repro.collect; "
         "sys.exit(sorted(m for m in ('hydra', 'omegaconf') if m in sys.modules) or 0)"
     )

@@ -539,7 +539,7 @@ class Unreachable(RunLogger):
 def test_a_failing_tracker_costs_a_warning_never_the_run(tmp_path, monkeypatch, caplog):
     from conftest import FAST, spec
 
-    from fggp_repro import experiment, trainer
+    from fggp_repro import experiment, steps
     from fggp_repro.loggers.base import FailSafe
 
     warnings: list[str] = []
@@ -563,7 +563,7 @@ def test_a_failing_tracker_costs_a_warning_never_the_run(tmp_path, monkeypatch, 
         raise RuntimeError("a node went away")
 
     tracker = Unreachable(fails_at_start=False)  # training fails: the logged run is closed
-    monkeypatch.setattr(trainer, "train_step", broken_step)
+    monkeypatch.setattr(steps, "train_step", broken_step)
     with pytest.raises(experiment.RunFailed):
         experiment.run_experiment(spec(*FAST, "seed=2"), tmp_path / "failed")
     assert tracker.calls == ["finish failed"]

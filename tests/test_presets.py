@@ -57,11 +57,13 @@ def test_relaunching_a_grid_runs_only_what_is_missing_and_writes_its_tables(tmp_
 def test_an_epoch_time_is_typed_else_measured_else_benchmarked(tmp_path):
     job = spec("experiment=demo", *SMALL)  # 128 training images, fp32
     report = {"device": "Z GPU", "batch_size": 64, "backbones": {"vgg_tiny": {
-        "images_per_second": {"c_ours_dense": 64.0, "e_ours_fastest": 256.0}}}}  # fmt: skip
+        "images_per_second": {"eager": 16.0, "default": 64.0, "default_bf16": 256.0}}}}  # fmt: skip
     (tmp_path / "z-gpu.json").write_text(json.dumps(report))
     bench = bench_report("Z GPU", tmp_path)
     assert bench is not None and bench_report("Y GPU", tmp_path) is None
-    assert epoch_time(job, "Z GPU", {}, {}, bench).seconds == 128 / 64.0
+    assert epoch_time(job, "Z GPU", {}, {}, bench).seconds == 128 / 64.0  # the default path's
+    bf16 = spec("experiment=demo", *SMALL, "train.bf16=true")
+    assert epoch_time(bf16, "Z GPU", {}, {}, bench).seconds == 128 / 256.0
     measured = {kind_of_job(job, "Z GPU"): Rate(32.0, "runs")}
     assert epoch_time(job, "Z GPU", {}, measured, bench).seconds == 128 / 32.0
     assert epoch_time(job, "Z GPU", {"vgg_tiny": 5.0}, measured, bench).seconds == 5.0

@@ -17,13 +17,14 @@ import pytest
 import torch
 from conftest import CLI, REPO, spec
 
-from fggp_repro import checkpoint, records, trainer
+from fggp_repro import checkpoint, records, steps
 from fggp_repro.experiment import RunFailed, failure_reason, run_experiment
 
 # 3 epochs of 15 steps, pruning every 2 steps, test after every epoch, deterministic on CPU
 ARGS = ["experiment=demo", "train.epochs=3", "data.train_size=960", "data.test_size=128",
         "schedule.interval=2", "train.progress=false", "train.deterministic=true",
-        "train.eval_every=1", "pruner=fggp", "sparsity=0.9", "seed=5"]  # fmt: skip
+        "train.eval_every=1", "pruner=fggp", "sparsity=0.9", "seed=5",
+        "checkpoint.min_seconds=0"]  # fmt: skip
 
 DRIVER = r"""
 import os, signal, sys
@@ -34,14 +35,23 @@ def counted():
     return calls[0] == after
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
-from fggp_repro import checkpoint, trainer
+from fggp_repro import checkpoint, steps
 if point == "step":
-    step = trainer.train_step
+    step = steps.train_step
     def train_step(*args):
         out = step(*args)
         if counted(): die()
         return out
-    trainer.train_step = train_step
+    steps.train_step = train_step
+elif point == "compiled-step-fails":  # torch.compile's function raises after running, once
+    import torch
+    def compile(function, **options):
+        def compiled(*args):
+            out = function(*args)
+            if counted(): raise RuntimeError("the compiled step failed on its fifth call")
+            return out
+        return compiled
+    torch.compile = compile
 elif point == "checkpoint":
     write = checkpoint.write_atomic
     def half_written(path, chunks):
@@ -214,7 +224,7 @@ def test_out_of_memory_ends_in_a_failed_record_that_says_what_to_do(tmp_path, mo
     def no_memory(*args):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(trainer, "train_step", no_memory)
+    monkeypatch.setattr(steps, "train_step", no_memory)
     with pytest.raises(RunFailed):
         run_experiment(spec(*ARGS), tmp_path)
     record = json.loads((tmp_path / "result.json").read_text())
@@ -230,11 +240,31 @@ def test_a_failed_rerun_never_replaces_a_completed_record(tmp_path, monkeypatch)
     def broken(*args):
         raise RuntimeError("a node went away")
 
-    monkeypatch.setattr(trainer, "train_step", broken)
+    monkeypatch.setattr(steps, "train_step", broken)
     cfg = dataclasses.replace(cfg, skip_completed=False)
     with pytest.raises(RunFailed, match="was kept"):
         run_experiment(cfg, tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
+
+
+def test_a_compiled_step_failing_mid_run_leaves_the_eager_runs_result(chains, tmp_path):
+    """train.compile=default whose compiled forward raises on its fifth call, after running:
+    the run completes, identical to the train.compile=none run (both deterministic), its
+    record names the fallback and the failure, and the console shows one line about it."""
+    reference, _ = chains
+    result = finish([sys.executable, "-c", DRIVER, "compiled-step-fails", "5", "-", *ARGS,
+                     "train.compile=default", f"output_root={tmp_path}"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert same(outcome(tmp_path), reference)
+    record = json.loads((run_dir(tmp_path) / "result.json").read_text())
+    assert record["step_path"] == "default→eager"
+    [fallback] = record["step_path_details"]["fallbacks"]
+    assert "fifth call" in fallback["reason"] and fallback["to"] == "eager"
+    assert "Traceback" in fallback["traceback"]
+    console = result.stdout + result.stderr
+    assert "Traceback" not in console
+    [line] = [line for line in console.splitlines() if "fifth call" in line]
+    assert "default failed at iteration" in line and "going on eagerly" in line
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -282,3 +312,19 @@ def test_a_rerun_that_dies_while_replacing_files_leaves_no_record_of_the_old_one
     with pytest.raises(SystemExit):
         run_experiment(cfg, tmp_path)
     assert not (tmp_path / "result.json").exists()
+
+
+def test_a_checkpoint_is_due_every_few_epochs_once_enough_time_has_passed():
+    from fggp_repro.experiment import checkpoint_due
+
+    base = spec(*ARGS)  # 3 epochs, checkpoint.every=1, min_seconds=0
+    every_epoch = [checkpoint_due(base, epoch, 0.0) for epoch in (1, 2, 3)]
+    assert every_epoch == [True, True, False]  # never after the last epoch
+    timed = dataclasses.replace(base, checkpoint=dataclasses.replace(base.checkpoint,
+                                                                    min_seconds=300.0))  # fmt: skip
+    assert not checkpoint_due(timed, 1, 299.9) and checkpoint_due(timed, 1, 300.0)
+    sparse = dataclasses.replace(base, checkpoint=dataclasses.replace(base.checkpoint, every=2))
+    assert [checkpoint_due(sparse, epoch, 1e9) for epoch in (1, 2, 3)] == [False, True, False]
+    never = dataclasses.replace(base, checkpoint=dataclasses.replace(base.checkpoint, every=0))
+    assert not checkpoint_due(never, 1, 1e9)
+    assert spec("experiment=demo").checkpoint.min_seconds == 300.0  # the default cadence

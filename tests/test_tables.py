@@ -13,6 +13,7 @@ import pytest
 from fggp_repro.collect import load_records, main, report, significance_line, summarize
 from fggp_repro.plots import accuracy_panels
 from fggp_repro.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
+from fggp_repro.tables import cost_data, cost_text
 
 # (pruner, target, init, seed, accuracy): pruner B misses 98%, C has one seed at 90%
 RUNS = [
@@ -628,3 +629,20 @@ def test_a_pruner_has_one_colour_in_every_figure(tmp_path, monkeypatch):
         seen = [colours_drawn(fig, pruner) for _, fig in drawn]
         assert all(len(colours) == 1 for colours in seen), pruner  # drawn, in one colour
         assert len(set.union(*seen)) == 1, pruner
+
+
+def test_the_cost_table_tells_a_fallback_run_from_a_fast_one(tmp_path):
+    root = write_records(tmp_path / "runs", runs=[("A", 0.9, "dense", 1, 90.0),
+                                                  ("A", 0.9, "dense", 2, 91.0)])  # fmt: skip
+    paths = {1: ("cuda_graph", 24000.0, 2.5), 2: ("cuda_graph→eager", 6000.0, 9.0)}
+    for path in root.rglob("result.json"):
+        record = json.loads(path.read_text())
+        step_path, rate, wall = paths[record["seed"]]
+        record.update(step_path=step_path, images_per_second=rate, wall_seconds_per_epoch=wall)
+        path.write_text(json.dumps(record))
+    summary = summarize(load_records(root))
+    text = cost_text(summary, "markdown")
+    assert "cuda_graph, cuda_graph→eager" in text and "15,000" in text and "5.75" in text
+    data = cost_data(summary)
+    assert data.loc[0, "step_path"] == "cuda_graph, cuda_graph→eager"
+    assert data.loc[0, "images_per_second"] == 15000.0

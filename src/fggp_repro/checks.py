@@ -9,7 +9,7 @@ import re
 from fggp_repro.datasets.base import kept_after_holdout
 from fggp_repro.errors import ConfigError
 from fggp_repro.options import check_options
-from fggp_repro.spec import INITIAL_DENSITY, Init, PluginSpec, RunSpec
+from fggp_repro.spec import INITIAL_DENSITY, CompileMode, Init, PluginSpec, RunSpec
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -42,6 +42,11 @@ def check_settings(spec: RunSpec) -> None:
     if not DEVICE_PATTERN.fullmatch(spec.train.device):
         raise ConfigError(
             f"train.device must be auto, cpu, cuda or cuda:<index>, got '{spec.train.device}'"
+        )
+    if spec.train.compile is CompileMode.cuda_graph and spec.train.device in ("cpu", "mps"):
+        raise ConfigError(
+            f"train.compile=cuda_graph captures CUDA graphs, and train.device="
+            f"{spec.train.device}: use train.compile=auto (eager there) or a CUDA device"
         )
 
 

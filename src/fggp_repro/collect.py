@@ -55,6 +55,8 @@ COLUMNS = [
     "achieved_sparsity",
     "train_seconds",
     "images_per_second",
+    "wall_seconds_per_epoch",
+    "step_path",
     "inference_flops_fraction",
     "training_flops_fraction",
     "synthetic_data",
@@ -119,12 +121,21 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
         achieved_sparsity=("achieved_sparsity", "mean"),
         inference_flops=("inference_flops_fraction", "mean"),
         training_flops=("training_flops_fraction", "mean"),
+        images_per_second=("images_per_second", "mean"),
+        wall_per_epoch=("wall_seconds_per_epoch", "mean"),
+        step_path=("step_path", paths_used),
         protocol=("protocol", "first"),
         best_after_pruning=("best_test_acc_after_pruning", "mean"),
         config=("config", "first"),
         reference=("reference", "first"),
     )
     return table.reset_index()
+
+
+def paths_used(paths: pd.Series) -> str | None:
+    """The step paths a setting's runs took (`cuda_graph`, or `default→eager` after a fallback),
+    so that a slower path is never taken for the fast one; None for records older than paths."""
+    return ", ".join(sorted({str(p) for p in paths.dropna()})) or None
 
 
 def comparable(config: dict | None) -> dict[str, object] | None:

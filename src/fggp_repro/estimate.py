@@ -115,9 +115,9 @@ def bench_report(device_name: str, bench_dir: Path = BENCH_DIR) -> tuple[dict, P
 
 
 def from_bench(report: Mapping[str, Any], path: Path, spec: RunSpec) -> Rate | None:
-    """The benchmark's rate of the trainer's step for this backbone (`ours_fastest` for bf16
-    runs, which adds compilation on a GPU; `ours_dense` for fp32), if it has one."""
-    variant = "e_ours_fastest" if spec.train.bf16 else "c_ours_dense"
+    """The benchmark's rate of the trainer's default step path for this backbone and precision
+    (`default` or `default_bf16`: a run's own path with train.compile=auto), if it has one."""
+    variant = "default_bf16" if spec.train.bf16 else "default"
     try:
         rate = float(report["backbones"][spec.backbone.name]["images_per_second"][variant])
     except (KeyError, TypeError, ValueError):

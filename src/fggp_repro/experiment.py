@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import shutil
+import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,9 +19,8 @@ from tqdm import tqdm
 
 from fggp_repro.checkpoint import load_latest, save_checkpoint, to_bytes
 from fggp_repro.checks import total_iterations, validate
-from fggp_repro.compiling import compile_mode_for
 from fggp_repro.data import load_data
-from fggp_repro.devices import choose_device
+from fggp_repro.devices import choose_device, planned_device
 from fggp_repro.errors import ConfigError, UserError
 from fggp_repro.flops import layer_forward_flops, network_flops, training_flops
 from fggp_repro.identity import run_id, run_subdir, setting_id
@@ -39,6 +39,7 @@ from fggp_repro.records import (
     write_json_atomic,
 )  # fmt: skip
 from fggp_repro.spec import INITIAL_DENSITY, CompileMode, RunSpec
+from fggp_repro.steps import FastPathFailed, step_path_for
 from fggp_repro.stopping import Preempted, StopRequest
 from fggp_repro.train_state import TrainState
 from fggp_repro.trainer import TrainOutcome, epoch_line, run, set_determinism
@@ -72,6 +73,7 @@ def run_experiment(
     if spec.skip_completed and previous is not None and previous.get("status") == "completed":
         log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
         return previous
+    check_device(spec)
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def waiting() -> None:
@@ -91,6 +93,23 @@ def run_experiment(
             tracker.call("finish", {}, "failed")  # where nothing closed the logged run before
             if lease is not None:
                 lease.release()
+
+
+def check_device(spec: RunSpec) -> None:
+    """A device this machine lacks is refused before anything is written."""
+    device = planned_device(spec.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"train.device={spec.train.device} but CUDA is not available here")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(
+            f"train.device={spec.train.device} but this machine has "
+            f"{torch.cuda.device_count()} GPU(s) (cuda:0 ...)"
+        )
+    if spec.train.compile is CompileMode.cuda_graph and device.type != "cuda":
+        raise UserError(
+            f"train.compile=cuda_graph captures CUDA graphs, and this run trains on {device}: "
+            "use train.compile=auto (eager on a CPU) or a CUDA train.device"
+        )
 
 
 def _train(
@@ -153,8 +172,8 @@ def _build_and_train(
 ) -> tuple[torch.nn.Module, MaskSet, TrainOutcome]:
     """Data, network, masks and pruner from the spec, resumed or begun, trained to the end;
     `record` is filled in on the way, so a failure at any point leaves what was known."""
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device={spec.train.device} but CUDA is not available here")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # the leased GPU is where every default allocation goes
     torch.manual_seed(spec.seed)
     set_determinism(spec.train.deterministic)
     data = load_data(spec.data).to(device)
@@ -187,14 +206,13 @@ def _build_and_train(
     state = TrainState(model, masks, pruner, spec.optim, spec.seed)
     if channels_last:
         state.memory_format = torch.channels_last
-    compile_mode = compile_mode_for(spec.train.compile, device)
-    if compile_mode is not CompileMode.none:
-        state.compile(compile_mode.value)
-    record.update(compile=compile_mode.value, channels_last=channels_last)
+    record.update(channels_last=channels_last)
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = output_dir / CHECKPOINT_DIRECTORY
     running_metrics = output_dir / RUNNING_METRICS_FILE
     resumed = resume(state, checkpoint_dir)
+    state.step_report.requested = spec.train.compile.value
+    path = step_path_for(spec.train.compile, state, spec.train.batch_size, spec.train.bf16, device)
     tracker.call("start", run_info(spec, output_dir, resumed))
     if tracker.logger is not None:  # a pruning event: global sparsity, each layer's density
         state.on_mask_change.append(
@@ -213,14 +231,19 @@ def _build_and_train(
         record["dataset"], total_iterations(spec), record["run_id"],
     )  # fmt: skip
 
+    last_checkpoint = time.monotonic()
+
     def checkpoint(state: TrainState) -> None:
+        nonlocal last_checkpoint
+        started = time.perf_counter()
         save_checkpoint(
             checkpoint_dir, state.state_dict(), state.iteration, max(spec.checkpoint.keep, 1)
         )
+        state.checkpoint_seconds += time.perf_counter() - started
+        last_checkpoint = time.monotonic()
 
     def end_of_epoch(state: TrainState, row: dict[str, Any]) -> None:
-        every = spec.checkpoint.every
-        if every and state.epoch % every == 0 and state.epoch < spec.train.epochs:
+        if checkpoint_due(spec, state.epoch, time.monotonic() - last_checkpoint):
             checkpoint(state)
         with running_metrics.open("a") as handle:
             handle.write(next(iter(_jsonl([state.history[-1]]))).decode())
@@ -229,7 +252,10 @@ def _build_and_train(
         tracker.call("log_epoch", state.iteration, row)
 
     try:
-        outcome = run(state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop)
+        outcome = run(
+            state, data, spec.train, [end_of_epoch], on_stop=checkpoint, stop=stop, path=path,
+            on_fallback=report_fallback,
+        )  # fmt: skip
     except Preempted:
         tracker.call("finish", {}, "preempted")
         raise
@@ -243,12 +269,53 @@ def _build_and_train(
         iterations=outcome.iterations,
         train_seconds=outcome.train_seconds,
         images_per_second=outcome.images_per_second,
+        **costs(state),
     )
     if spec.protocol.best_test_after_pruning:
         record.update(
             best_after_pruning(state.history, spec.schedule.end_fraction, spec.train.epochs)
         )
     return model, masks, outcome
+
+
+def checkpoint_due(spec: RunSpec, epoch: int, since_last: float) -> bool:
+    """At the end of every `checkpoint.every`-th epoch but the last, once `min_seconds` have
+    passed since the last checkpoint (or the start): a checkpoint costs a GPU epoch's time."""
+    every = spec.checkpoint.every
+    return (
+        bool(every)
+        and epoch % every == 0
+        and epoch < spec.train.epochs
+        and since_last >= spec.checkpoint.min_seconds
+    )
+
+
+def report_fallback(failure: FastPathFailed) -> None:
+    """One console line; the traceback goes to the run's log files and its record."""
+    details = "".join(traceback.format_exception(failure.error))
+    logs = log_to_files(f"{failure}; the fast path's traceback:\n{details}")
+    where = f"; traceback in {' and '.join(logs)}" if logs else ""
+    log.warning("%s: going on eagerly from the start of the epoch%s", failure, where)
+
+
+def costs(state: TrainState) -> dict[str, Any]:
+    """What the run cost beyond its training steps, and which step path ran its steps."""
+    report = state.step_report
+    return {
+        "step_path": "→".join(report.used),
+        "step_path_details": {
+            "requested": report.requested,
+            "used": report.used,
+            "steps": report.steps,
+            "captures": report.captures,
+            "compilations": report.compilations,
+            "setup_seconds": report.setup_seconds,
+            "fallbacks": report.fallbacks,
+        },
+        "wall_seconds": state.wall_seconds,
+        "wall_seconds_per_epoch": state.wall_seconds / max(state.epoch, 1),
+        "checkpoint_seconds": state.checkpoint_seconds,
+    }
 
 
 def tracker_for(spec: RunSpec) -> FailSafe:

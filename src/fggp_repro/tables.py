@@ -148,13 +148,15 @@ def ranking_data(ranking: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_data(summary: pd.DataFrame) -> pd.DataFrame:
-    """costs.csv: accuracy and FLOPs fractions per run configuration, numbers as numbers."""
+    """costs.csv: accuracy, FLOPs fractions, speed and the step path per run configuration,
+    numbers as numbers."""
     order = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
     data = summary.sort_values(order).rename(columns={
         "acc_mean": "accuracy", "inference_flops": "inference_flops_fraction",
-        "training_flops": "training_flops_fraction",
+        "training_flops": "training_flops_fraction", "wall_per_epoch": "wall_seconds_per_epoch",
     })  # fmt: skip
-    columns = [*order, "accuracy", "inference_flops_fraction", "training_flops_fraction"]
+    columns = [*order, "accuracy", "inference_flops_fraction", "training_flops_fraction",
+               "images_per_second", "wall_seconds_per_epoch", "step_path"]  # fmt: skip
     return data[columns].reset_index(drop=True)
 
 
@@ -241,21 +243,30 @@ def protocol_warnings(summary: pd.DataFrame, published: pd.DataFrame) -> list[st
 
 
 def cost_text(summary: pd.DataFrame, fmt: str) -> str:
-    """Accuracy next to inference and training FLOPs (fractions of dense), cell by cell, a
-    section per dataset."""
-    header = ["pruner", "setting", "accuracy", "inference FLOPs", "training FLOPs"]
+    """Accuracy next to inference and training FLOPs (fractions of dense), training speed,
+    wall time per epoch and the step path that ran, cell by cell, a section per dataset."""
+    header = ["pruner", "setting", "accuracy", "inference FLOPs", "training FLOPs", "images/s",
+              "wall s/epoch", "step path"]  # fmt: skip
 
     def times(value: float) -> str:
         return "–" if pd.isna(value) else f"{value:.3f}x"
 
+    def number(value: float, digits: int) -> str:
+        return "–" if pd.isna(value) else f"{value:,.{digits}f}"
+
     sections = [
         (dataset, header, [
             [r.pruner, setting_label(r.backbone, r.target_sparsity, r.init), f"{r.acc_mean:.2f}",
-             times(r.inference_flops), times(r.training_flops)]
+             times(r.inference_flops), times(r.training_flops), number(r.images_per_second, 0),
+             number(r.wall_per_epoch, 2), r.step_path or "–"]
             for r in rows.sort_values(["backbone", "target_sparsity", "init", "pruner"])
             .itertuples()
         ])
         for dataset, rows in summary.groupby("dataset", sort=True)
     ]  # fmt: skip
-    note = "FLOPs as a fraction of the dense network (RigL's convention)"
+    note = (
+        "FLOPs as a fraction of the dense network (RigL's convention); images/s over the training "
+        "steps, wall s/epoch with tests, checkpoints and compilation; the step path that ran "
+        "(a → names a fallback)"
+    )
     return render(sections, fmt, note)

@@ -1,18 +1,19 @@
 """Everything a run needs to continue bit for bit after a kill: model, optimizer, LR schedule,
 masks, the pruner's state, the counters, every random generator and, when it was stopped
-mid-epoch, that epoch's data order and running sums. The loop that advances it is in trainer.py.
+mid-epoch, that epoch's data order and running sums. The loop that advances it is in trainer.py;
+how one step runs is in steps.py.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from fggp_repro.compiling import compiled
 from fggp_repro.data import ImageData, train_batches
 from fggp_repro.flops import MaskHistory
 from fggp_repro.masks import MaskSet
@@ -20,15 +21,44 @@ from fggp_repro.pruners.base import Pruner
 from fggp_repro.spec import OptimSpec
 
 
-def make_optimizer(model: nn.Module, optim_cfg: OptimSpec) -> torch.optim.SGD:
-    return torch.optim.SGD(
+def make_optimizer(model: nn.Module, optim: OptimSpec) -> torch.optim.SGD:
+    """SGD with its momentum buffers made now, as zeros, rather than inside its first step: a
+    captured step must find them outside its graph's memory. With dampening 0, SGD's first step
+    gives the same buffer either way (0 x momentum + grad = grad, exactly)."""
+    optimizer = torch.optim.SGD(
         model.parameters(),
-        lr=optim_cfg.lr,
-        momentum=optim_cfg.momentum,
-        nesterov=optim_cfg.nesterov,
-        weight_decay=optim_cfg.weight_decay,
+        lr=optim.lr,
+        momentum=optim.momentum,
+        nesterov=optim.nesterov,
+        weight_decay=optim.weight_decay,
         foreach=True,  # one kernel per operation over all parameters, not one per parameter
     )
+    if optim.momentum:
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                optimizer.state[param]["momentum_buffer"] = torch.zeros_like(param)
+    return optimizer
+
+
+@dataclass
+class StepReport:
+    """Which step path ran, how much work it did, and every fallback with its reason; kept with
+    the state, so a resumed run reports its whole history. Steps undone by a fallback count too."""
+
+    requested: str = "none"
+    used: list[str] = field(default_factory=list)
+    steps: dict[str, int] = field(default_factory=dict)
+    captures: int = 0
+    compilations: int = 0
+    setup_seconds: float = 0.0
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, path: str) -> None:
+        self.steps[path] = self.steps.get(path, 0) + 1
+
+    def start(self, path: str) -> None:
+        if not self.used or self.used[-1] != path:
+            self.used.append(path)
 
 
 @dataclass
@@ -47,21 +77,25 @@ class TrainState:
     """Model, optimizer, LR schedule, masks, pruner, counters and generators of one run."""
 
     def __init__(
-        self, model: nn.Module, masks: MaskSet, pruner: Pruner, optim_cfg: OptimSpec, seed: int
+        self, model: nn.Module, masks: MaskSet, pruner: Pruner, optim: OptimSpec, seed: int
     ):
         device = next(model.parameters()).device
+        self.device = device
         self.model, self.masks, self.pruner = model, masks, pruner
-        self.optimizer = make_optimizer(model, optim_cfg)
+        self.optimizer = make_optimizer(model, optim)
         self.lr_schedule = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(optim_cfg.milestones), gamma=optim_cfg.gamma
+            self.optimizer, milestones=list(optim.milestones), gamma=optim.gamma
         )
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=optim_cfg.label_smoothing)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=optim.label_smoothing)
         self.data_generator = torch.Generator(device=device).manual_seed(seed)
         self.init_generator = torch.Generator(device=device).manual_seed(seed + 1)
         self.epoch = 0  # completed epochs
         self.iteration = 0  # completed steps
-        self.train_seconds = 0.0
+        self.train_seconds = 0.0  # in the steps of completed epochs
+        self.wall_seconds = 0.0  # the epoch loop's: steps, tests, checkpoints, captures, rollbacks
+        self.checkpoint_seconds = 0.0
         self.images_seen = 0
+        self.step_report = StepReport()
         self.history: list[dict[str, Any]] = []
         self.epoch_progress: EpochProgress | None = None
         self.mask_history = MaskHistory()
@@ -69,32 +103,21 @@ class TrainState:
         #: the pruner may have changed the mask: the FLOPs history, a tracker, whatever follows
         self.on_mask_change: list[Callable[[int, list[int]], None]] = [self.mask_history.record]
         self.memory_format = torch.contiguous_format
-        self.forward_loss = self._forward_loss
-        self.update = self._update
 
-    def _forward_loss(self, images: Tensor, labels: Tensor, bf16: bool) -> tuple[Tensor, Tensor]:
-        """Forward pass, loss, and the number of correct predictions."""
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+    def forward_loss(self, images: Tensor, labels: Tensor, bf16: bool) -> tuple[Tensor, Tensor]:
+        """Forward pass, loss, and the number of correct predictions. Autocast keeps no cache of
+        cast weights: a captured graph would replay stale ones (the values are the same)."""
+        with torch.autocast(
+            images.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False
+        ):
             logits = self.model(images)
             loss = self.criterion(logits, labels)
         return loss, (logits.detach().argmax(1) == labels).sum()
 
-    def _update(self) -> None:
+    def update(self) -> None:
         """Optimizer step, then masked weights and their momentum back to zero."""
         self.optimizer.step()
         self.masks.apply_(self.optimizer)
-
-    def compile(self, mode: str, backend: str = "inductor") -> None:
-        """Compile the two halves of a step (see fggp_repro.compiling). The pruner's hooks run
-        in Python between them, so a pruning event needs no special step; masks change in
-        place, so it needs no recompilation either (tested)."""
-
-        def update() -> None:
-            self.optimizer.step()
-            self.masks.apply_(self.optimizer, skip_when_dense=False)
-
-        self.forward_loss = compiled(self._forward_loss, mode, backend)
-        self.update = compiled(update, mode, backend)
 
     def begin(self, data: ImageData, batch_size: int) -> None:
         """A fresh run's start: the pruner's initial mask (scoring batches for SNIP-like
@@ -110,8 +133,19 @@ class TrainState:
         for listener in self.on_mask_change:
             listener(iteration, counts)
 
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the whole state, on its device, for `restore`."""
+        return copy.deepcopy(self.state_dict())
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Back to a snapshot, keeping what the lost steps cost (step report, time spent)."""
+        report, wall, checkpoints = self.step_report, self.wall_seconds, self.checkpoint_seconds
+        self.load_state_dict(snapshot)
+        self.step_report, self.wall_seconds, self.checkpoint_seconds = report, wall, checkpoints
+
     def state_dict(self) -> dict[str, Any]:
         progress = self.epoch_progress
+        cuda = self.device.type == "cuda"
         return {
             "device_type": self.data_generator.device.type,
             "model": self.model.state_dict(),
@@ -122,11 +156,14 @@ class TrainState:
             "data_generator": self.data_generator.get_state(),
             "init_generator": self.init_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
             "epoch": self.epoch,
             "iteration": self.iteration,
             "train_seconds": self.train_seconds,
+            "wall_seconds": self.wall_seconds,
+            "checkpoint_seconds": self.checkpoint_seconds,
             "images_seen": self.images_seen,
+            "step_report": asdict(self.step_report),
             "history": self.history,
             "mask_events": self.mask_history.state_dict(),
             "epoch_progress": None if progress is None else vars(progress),
@@ -146,10 +183,16 @@ class TrainState:
         self.data_generator.set_state(state["data_generator"])
         self.init_generator.set_state(state["init_generator"])
         torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"]:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        cuda_rng = state["cuda_rng"]
+        if isinstance(cuda_rng, list) and cuda_rng:  # written before one device's state was kept
+            torch.cuda.set_rng_state_all(cuda_rng)
+        elif cuda_rng is not None and not isinstance(cuda_rng, list):
+            torch.cuda.set_rng_state(cuda_rng, self.device)
         self.epoch, self.iteration = state["epoch"], state["iteration"]
         self.train_seconds, self.images_seen = state["train_seconds"], state["images_seen"]
+        self.wall_seconds = state.get("wall_seconds", 0.0)
+        self.checkpoint_seconds = state.get("checkpoint_seconds", 0.0)
+        self.step_report = StepReport(**state.get("step_report", {}))
         self.history = list(state["history"])
         self.mask_history.load_state_dict(state["mask_events"])
         progress = state["epoch_progress"]

@@ -1,29 +1,38 @@
 """The one training loop every pruner runs in, around an explicit training state (TrainState,
-in train_state.py). `train_step` does one iteration;
+in train_state.py) and a step path (steps.py: eager, compiled, or a captured CUDA graph).
 `run` is the epoch loop, which hands each finished epoch to small callbacks (metrics file,
 checkpoints, the printed line). It knows the pruner only through its hooks and the masks only
 through `apply_`. Per step it launches no host sync: running loss and accuracy stay on the
 device and are read every `sync_every` steps for the progress bar and once per epoch.
+
+A fast path that fails (FastPathFailed) never ends a run: the state goes back to the copy taken
+at the start of the epoch, and the epoch is trained again on the eager path, so no step is
+applied twice and, with deterministic kernels, the run ends as an eager run would.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from fggp_repro.data import ImageData, iterations_per_epoch, train_batches
 from fggp_repro.masks import MaskSet
 from fggp_repro.pruners.base import Pruner
 from fggp_repro.spec import OptimSpec, TrainSpec
+from fggp_repro.steps import FastPathFailed, StepPath
 from fggp_repro.stopping import Preempted, StopRequest
 from fggp_repro.train_state import EpochProgress, TrainState
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,22 +55,6 @@ def set_determinism(deterministic: bool) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def train_step(state: TrainState, images: Tensor, labels: Tensor, bf16: bool) -> Tensor:
-    """One iteration: forward, backward, the pruner's hooks around the optimizer step, masking.
-    Returns the minibatch's loss (summed) and correct count as one device tensor of two."""
-    t = state.iteration
-    loss, correct = state.forward_loss(images, labels, bf16)
-    state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    state.pruner.after_backward(t)
-    state.update()
-    state.pruner.after_step(t)
-    state.iteration += 1
-    if state.pruner.acts_at(t):  # listeners may sync with the device: at pruning events only
-        state.mask_changed(t + 1)
-    return torch.stack([loss.detach().float() * labels.shape[0], correct.float()])
-
-
 EpochCallback = Callable[[TrainState, dict[str, Any]], None]
 
 
@@ -72,84 +65,29 @@ def run(
     on_epoch_end: Sequence[EpochCallback] = (),
     on_stop: Callable[[TrainState], None] | None = None,
     stop: StopRequest | None = None,
+    path: StepPath | None = None,
+    on_fallback: Callable[[FastPathFailed], None] | None = None,
     sync_every: int = 50,
 ) -> TrainOutcome:
-    """Train from the state's position to the last epoch; test after the last (and every
-    `eval_every`) epoch. On a stop request, `on_stop` (a checkpoint) runs and Preempted is
-    raised."""
-    device = data.train_x.device
-    steps_per_epoch = iterations_per_epoch(
-        data.train_x.shape[0], train_cfg.batch_size, train_cfg.drop_last
-    )
+    """Train from the state's position to the last epoch on `path` (eager by default); test
+    after the last (and every `eval_every`) epoch. A failure of a fast path is told to
+    `on_fallback` and survived (see the module docstring). On a stop request, `on_stop` (a
+    checkpoint) runs and Preempted is raised."""
+    path = path or StepPath(state, train_cfg.batch_size, train_cfg.bf16)
+    state.step_report.start(path.name)
     state.model.train()
     while state.epoch < train_cfg.epochs:
-        epoch = state.epoch + 1
-        progress = state.epoch_progress or EpochProgress(
-            order=torch.randperm(
-                data.train_x.shape[0], device=device, generator=state.data_generator
-            )
-        )
-        if progress.sums is None:
-            progress.sums = torch.zeros(2, device=device)
-        state.epoch_progress = progress
-        _synchronize(device)
-        started = time.perf_counter() - progress.seconds
-        bar = tqdm(
-            total=steps_per_epoch,
-            initial=progress.position,
-            desc=f"epoch {epoch}/{train_cfg.epochs}",
-            disable=not train_cfg.progress,
-            leave=False,
-            dynamic_ncols=True,
-        )
-        batches = train_batches(
-            data, train_cfg.batch_size, state.data_generator, train_cfg.drop_last,
-            order=progress.order, start=progress.position, memory_format=state.memory_format,
-        )  # fmt: skip
-        for images, labels in batches:
-            progress.sums += train_step(state, images, labels, train_cfg.bf16)
-            progress.seen += labels.shape[0]
-            progress.position += 1
-            bar.update()
-            if progress.position % sync_every == 0 and not bar.disable:
-                bar.set_postfix(_progress_fields(progress, state.masks))
-            if stop is not None and stop.signum is not None:
-                _synchronize(device)
-                progress.seconds = time.perf_counter() - started
-                bar.close()
-                if on_stop is not None:
-                    on_stop(state)
-                raise Preempted(stop.signum)
-        _synchronize(device)
-        seconds = time.perf_counter() - started
-        bar.set_postfix(_progress_fields(progress, state.masks))
-        bar.close()
-        lr = state.optimizer.param_groups[0]["lr"]
-        state.lr_schedule.step()
-        loss_sum, correct = progress.sums.tolist()
-        train_loss = loss_sum / progress.seen
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch}")
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "iteration": state.iteration,
-            "lr": lr,
-            "train_loss": train_loss,
-            "train_acc": 100.0 * correct / progress.seen,
-            "density": state.masks.density,
-            "sparsity": 1.0 - state.masks.density,
-        }
-        if epoch == train_cfg.epochs or (
-            train_cfg.eval_every and epoch % train_cfg.eval_every == 0
-        ):
-            row["test_acc"] = evaluate(state.model, data, train_cfg.eval_batch_size, train_cfg.bf16)
-        state.epoch, state.epoch_progress = epoch, None
-        state.train_seconds += seconds
-        state.images_seen += progress.seen
-        state.history.append(row)
-        for callback in on_epoch_end:
-            callback(state, {**row, "epoch_seconds": seconds})
-
+        started = time.perf_counter()
+        intact = state.snapshot() if path.can_fail else None
+        try:
+            progress, seconds = train_epoch(state, data, train_cfg, path, on_stop, stop, sync_every)
+        except FastPathFailed as failure:
+            assert intact is not None
+            path = fall_back(state, intact, failure, train_cfg)
+            state.wall_seconds += time.perf_counter() - started
+            (on_fallback or _warn)(failure)
+            continue
+        end_epoch(state, data, train_cfg, progress, seconds, started, on_epoch_end)
     return TrainOutcome(
         final_test_acc=state.history[-1]["test_acc"],
         epochs=train_cfg.epochs,
@@ -159,6 +97,121 @@ def run(
         if state.train_seconds > 0
         else math.nan,
     )
+
+
+def fall_back(
+    state: TrainState, intact: dict[str, Any], failure: FastPathFailed, train_cfg: TrainSpec
+) -> StepPath:
+    """The state as it was when the epoch began, the failure in its report, and the eager
+    path to go on with."""
+    state.restore(intact)
+    eager = StepPath(state, train_cfg.batch_size, train_cfg.bf16)
+    state.step_report.fallbacks.append({
+        "from": failure.path, "to": eager.name, "at_iteration": failure.iteration,
+        "resumed_at_iteration": state.iteration, "reason": str(failure),
+        "traceback": "".join(traceback.format_exception(failure.error)),
+    })  # fmt: skip
+    state.step_report.start(eager.name)
+    return eager
+
+
+def _warn(failure: FastPathFailed) -> None:
+    log.warning("%s; going on eagerly from the start of the epoch", failure)
+
+
+def train_epoch(
+    state: TrainState,
+    data: ImageData,
+    train_cfg: TrainSpec,
+    path: StepPath,
+    on_stop: Callable[[TrainState], None] | None,
+    stop: StopRequest | None,
+    sync_every: int,
+) -> tuple[EpochProgress, float]:
+    """The steps of one epoch (or of its rest, after a resume); its progress and step time."""
+    device = data.train_x.device
+    steps_per_epoch = iterations_per_epoch(
+        data.train_x.shape[0], train_cfg.batch_size, train_cfg.drop_last
+    )
+    progress = state.epoch_progress or EpochProgress(
+        order=torch.randperm(data.train_x.shape[0], device=device, generator=state.data_generator)
+    )
+    if progress.sums is None:
+        progress.sums = torch.zeros(2, device=device)
+    state.epoch_progress = progress
+    _synchronize(device)
+    started = time.perf_counter() - progress.seconds
+    bar = tqdm(
+        total=steps_per_epoch,
+        initial=progress.position,
+        desc=f"epoch {state.epoch + 1}/{train_cfg.epochs}",
+        disable=not train_cfg.progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    batches = train_batches(
+        data, train_cfg.batch_size, state.data_generator, train_cfg.drop_last,
+        order=progress.order, start=progress.position, memory_format=state.memory_format,
+    )  # fmt: skip
+    try:
+        for images, labels in batches:
+            progress.sums += path.step(images, labels)
+            progress.seen += labels.shape[0]
+            progress.position += 1
+            bar.update()
+            if progress.position % sync_every == 0 and not bar.disable:
+                bar.set_postfix(_progress_fields(progress, state.masks))
+            if stop is not None and stop.signum is not None:
+                _synchronize(device)
+                progress.seconds = time.perf_counter() - started
+                if on_stop is not None:
+                    on_stop(state)
+                raise Preempted(stop.signum)
+        _synchronize(device)
+        bar.set_postfix(_progress_fields(progress, state.masks))
+    finally:
+        bar.close()
+    return progress, time.perf_counter() - started
+
+
+def end_epoch(
+    state: TrainState,
+    data: ImageData,
+    train_cfg: TrainSpec,
+    progress: EpochProgress,
+    seconds: float,
+    started: float,
+    on_epoch_end: Sequence[EpochCallback],
+) -> None:
+    """The LR step, the epoch's row (tested where due) in the history, then the callbacks."""
+    epoch = state.epoch + 1
+    lr = state.optimizer.param_groups[0]["lr"]
+    state.lr_schedule.step()
+    assert progress.sums is not None
+    loss_sum, correct = progress.sums.tolist()
+    train_loss = loss_sum / progress.seen
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch}")
+    row: dict[str, Any] = {
+        "epoch": epoch,
+        "iteration": state.iteration,
+        "lr": lr,
+        "train_loss": train_loss,
+        "train_acc": 100.0 * correct / progress.seen,
+        "density": state.masks.density,
+        "sparsity": 1.0 - state.masks.density,
+    }
+    if epoch == train_cfg.epochs or (train_cfg.eval_every and epoch % train_cfg.eval_every == 0):
+        row["test_acc"] = evaluate(state.model, data, train_cfg.eval_batch_size, train_cfg.bf16)
+    state.epoch, state.epoch_progress = epoch, None
+    state.train_seconds += seconds
+    state.images_seen += progress.seen
+    state.history.append(row)
+    state.wall_seconds += time.perf_counter() - started  # what a checkpoint now written holds
+    callbacks_started = time.perf_counter()
+    for callback in on_epoch_end:
+        callback(state, {**row, "epoch_seconds": seconds})
+    state.wall_seconds += time.perf_counter() - callbacks_started
 
 
 def train(

@@ -6,7 +6,7 @@
     optimizer.step(); masks.apply_(optimizer)
     pruner.after_step(t)             weights of step t are updated and masked
 
-    pruner.acts_at(t)                whether either hook changes the mask at step t
+    pruner.acts_at(t)                whether either hook does anything at step t
     pruner.state_dict(), load_state_dict(state)   everything beyond the masks (its generator)
 
 A pruner is one module: its class, its options (a frozen dataclass, `options`), its traits, and
@@ -18,6 +18,10 @@ imports the module to read its options, and a refusal of a bad value then costs 
 A pruner only ever changes the mask through its MaskSet; the loop zeroes masked weights and their
 momentum after every step, so no pruner needs to know about the optimizer. Schedules are pure
 functions of t, so a pruner's own state is its random generator.
+
+Where `acts_at(t)` is False, both hooks must do nothing at t: the fast step paths (steps.py)
+replay a captured or compiled step there without calling them, and only run a step with its
+hooks, eagerly, where `acts_at(t)` is True (tested for every shipped pruner).
 """
 
 from __future__ import annotations
@@ -94,8 +98,8 @@ class Pruner:
         """Called after the optimizer step and masking."""
 
     def acts_at(self, iteration: int) -> bool:
-        """Whether a hook may change the mask at this iteration (the loop can then keep every
-        other step free of pruning work)."""
+        """Whether a hook may do anything at this iteration; where not, the hooks are skipped
+        (the fast step paths keep every other step free of pruning work)."""
         return False
 
     def state_dict(self) -> dict[str, Any]:
