@@ -54,7 +54,7 @@ from fggp_repro.records import device_name  # noqa: E402
 from fggp_repro.spec import CompileMode, OptimSpec, PluginSpec, ScheduleSpec, TrainSpec  # noqa: E402
 from fggp_repro.steps import step_path_for  # noqa: E402
 from fggp_repro.train_state import TrainState, make_optimizer  # noqa: E402
-from fggp_repro.trainer import run  # noqa: E402
+from fggp_repro.trainer import run, set_determinism  # noqa: E402
 
 #: runs of the README's paper grid per backbone: 6 gradual pruners x 3 targets x 2 initial
 #: states + 5 others x 3 targets + dense, each x 3 seeds
@@ -299,6 +299,17 @@ def worker(args, device) -> None:
     print((n1 - n0) / (t1 - t0), flush=True)
 
 
+def read_line(process: subprocess.Popen, deadline: float) -> str:
+    """The next line a worker prints, or "" when it prints none before the deadline."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=max(deadline - time.monotonic(), 0)):
+            return ""
+    return process.stdout.readline().strip()
+
+
 def packed(args, backbone: str, k: int) -> float:
     """k processes of `default` on one device, images/s summed over one common window."""
     command = [sys.executable, __file__, "--worker", "--backbones", backbone, "--batch-size",
@@ -309,8 +320,9 @@ def packed(args, backbone: str, k: int) -> float:
         for _ in range(k)
     ]
     try:
+        deadline = time.monotonic() + 240
         for process in workers:
-            if process.stdout.readline().strip() != "ready":
+            if read_line(process, deadline) != "ready":
                 raise RuntimeError("a packed worker failed before the window")
         start = time.time() + 1.0
         for process in workers:
@@ -441,7 +453,11 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
+    args.device = str(device)
+    set_determinism(False)  # as a run with train.deterministic=false: cuDNN benchmarks
     if args.warmup is None:
         args.warmup = max(args.steps // 10, 3) + (20 if device.type == "cuda" else 0)
     if args.worker:

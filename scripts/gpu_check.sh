@@ -11,18 +11,19 @@
 # steps on the CPU (the captured step on the stand-in graph of tests/fake_graph.py, the
 # benchmark and the runs on a tiny network), so the script itself is tested everywhere.
 #
-# Under $OUT: env.txt, tests.log, bench/<device>.json with bench.log, runs/ with runs.log and
-# runs.json (each run's step path, recaptures, fallbacks, wall and checkpoint time), and
-# summary.txt with one line per step. The exit status is non-zero when any step failed.
-# PYTHON names the interpreter (default: python on the PATH).
+# Under $OUT: env.txt, tests.log, bench/<device>.json with bench.log, runs.log and runs.json
+# (each run's step path, recaptures, fallbacks, wall and checkpoint time) with runs/ (each run's
+# record and metrics; the runs themselves train in a temporary folder), and summary.txt with
+# one line per step. The exit status is non-zero when any step failed.
+# PYTHON names the interpreter (default: python3 on the PATH).
 set -uo pipefail
 : "${OUT:?set OUT to the directory the results go to}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 mkdir -p "$OUT"
-PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
+PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
 export PYTHONPATH="$ROOT/src:$ROOT/.gpu/site${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONWARNINGS=ignore HYDRA_FULL_ERROR=0 CUBLAS_WORKSPACE_CONFIG=:4096:8
+export HYDRA_FULL_ERROR=0 CUBLAS_WORKSPACE_CONFIG=:4096:8
 failed=0
 : >"$OUT/summary.txt"
 
@@ -48,7 +49,7 @@ EOF
 command -v nvidia-smi >/dev/null && nvidia-smi >>"$OUT/env.txt" 2>&1
 if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   MODE=gpu
-  TESTS=(tests/test_fast_path.py "tests/test_resume.py::test_killed_cuda_run_resumes_bit_identically")
+  TESTS=(-m cuda tests/test_fast_path.py tests/test_resume.py)
   BENCH=(--backbones vgg19 resnet50)
   RUN="backbone=vgg19 data.train_size=4016 data.test_size=1000 schedule.interval=20"
 else
@@ -69,24 +70,35 @@ runs() {
     echo "Hydra is not importable here: run scripts/gpu_prepare.sh and carry .gpu/site"
     return 1
   fi
-  local pruner
+  local pruner work status=0
+  work="$(mktemp -d)"
   for pruner in fggp granet; do
     # shellcheck disable=SC2086
     "$PYTHON" -m fggp_repro.cli experiment=demo "pruner=$pruner" $RUN train.epochs=3 \
       'optim.milestones=[2]' checkpoint.min_seconds=0 train.progress=false \
-      "output_root=$OUT/runs" || return 1
+      "output_root=$work" || status=1
   done
-  "$PYTHON" - "$OUT/runs" >"$OUT/runs.json" <<'EOF'
-import json, pathlib, sys
+  "$PYTHON" - "$work" "$OUT" >"$OUT/runs.json" <<'EOF' || status=1
+import json, pathlib, shutil, sys
+work, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]) / "runs"
 keys = ("pruner", "status", "step_path", "step_path_details", "images_per_second",
         "wall_seconds_per_epoch", "checkpoint_seconds", "wall_seconds", "train_seconds",
         "iterations", "achieved_sparsity", "final_test_acc", "device_name")
-records = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).rglob("result.json"))]
-for record in records:
+summaries = []
+for path in sorted(work.rglob("result.json")):
+    record = json.loads(path.read_text())
+    kept = out / record["pruner"]
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in ("result.json", "metrics.jsonl"):
+        if (path.parent / name).is_file():
+            shutil.copy(path.parent / name, kept / name)
     for fallback in record.get("step_path_details", {}).get("fallbacks", []):
         fallback.pop("traceback", None)  # it is in the run's own record
-print(json.dumps([{k: r.get(k) for k in keys} for r in records], indent=2))
+    summaries.append({k: record.get(k) for k in keys})
+print(json.dumps(summaries, indent=2))
 EOF
+  rm -rf "$work"
+  return $status
 }
 export PYTHON OUT RUN
 step runs 90 runs.log bash -c "$(declare -f runs); runs"

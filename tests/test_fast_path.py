@@ -23,7 +23,7 @@ from fggp_repro.spec import CompileMode, OptimSpec, TrainSpec
 from fggp_repro.steps import CapturedGraph, Compiled, StepPath
 from fggp_repro.stopping import Preempted, StopRequest
 from fggp_repro.train_state import TrainState, make_optimizer
-from fggp_repro.trainer import run
+from fggp_repro.trainer import run, set_determinism
 
 BATCH = 16
 #: 3 epochs of 7 steps (the 7th a partial batch of 8), LR milestones after epochs 1 and 2
@@ -243,14 +243,19 @@ def test_concurrent_jobs_get_distinct_gpus_and_share_evenly(tmp_path):
     assert sorted(lease.gpu for lease in four) == [0, 1, 2, 3]
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def cuda(test):
+    """A test that needs a GPU: skipped without one, marked for scripts/gpu_check.sh."""
+    needs = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+    return pytest.mark.cuda(needs(test))
 
 
 def cuda_run(path_for, deterministic: bool = True):
-    torch.backends.cudnn.deterministic = deterministic
-    torch.backends.cudnn.benchmark = not deterministic
-    state, data = fresh_state("cuda")
-    run(state, data, replace(TRAIN, device="cuda"), path=path_for(state))
+    set_determinism(deterministic)
+    try:
+        state, data = fresh_state("cuda")
+        run(state, data, replace(TRAIN, device="cuda"), path=path_for(state))
+    finally:
+        set_determinism(False)
     return state
 
 
@@ -271,6 +276,29 @@ def test_bf16_cuda_graph_steps_run_and_learn():
     state = cuda_run(lambda s: CapturedGraph(s, BATCH, True), deterministic=False)
     assert state.step_report.fallbacks == [] and state.step_report.captures >= 1
     assert torch.isfinite(torch.tensor(state.history[-1]["train_loss"]))
+
+
+@cuda
+def test_a_failed_capture_leaves_a_process_that_trains_and_captures_again():
+    """A host sync inside the capture invalidates it: the run goes on eagerly, and the process
+    can still free memory and capture a graph (the stream and the allocator were restored)."""
+    state, data = fresh_state("cuda")
+    forward = state.forward_loss
+
+    def syncing(images, labels, bf16):
+        out = forward(images, labels, bf16)
+        if torch.cuda.is_current_stream_capturing():
+            out[0].item()  # not permitted while capturing
+        return out
+
+    state.forward_loss = syncing
+    fallbacks = []
+    run(state, data, replace(TRAIN, device="cuda"), path=CapturedGraph(state, BATCH, False),
+        on_fallback=fallbacks.append)  # fmt: skip
+    assert len(fallbacks) == 1 and state.step_report.used == ["cuda_graph", "eager"]
+    torch.cuda.empty_cache()
+    again = cuda_run(lambda s: CapturedGraph(s, BATCH, False))
+    assert again.step_report.fallbacks == [] and again.step_report.captures == 3
 
 
 @cuda
@@ -335,3 +363,12 @@ def test_every_pruner_does_nothing_where_it_says_it_does_not_act(name):
         assert all(torch.equal(a, b) for a, b in zip(before[0], masks.masks)), (name, t)
         assert all(torch.equal(a, b) for a, b in zip(before[1], masks.weights)), (name, t)
         assert torch.equal(before[2], pruner.state_dict()["generator"]), (name, t)
+
+
+def test_train_device_cuda_names_the_current_gpu_by_its_index(monkeypatch):
+    """torch.cuda.set_device refuses a device without an index: `cuda` becomes cuda:<current>."""
+    from fggp_repro.devices import choose_device
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert choose_device("cuda") == (torch.device("cuda", 1), None)
+    assert choose_device("cuda:0")[0] == torch.device("cuda", 0)

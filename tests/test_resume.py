@@ -267,6 +267,7 @@ def test_a_compiled_step_failing_mid_run_leaves_the_eager_runs_result(chains, tm
     assert "default failed at iteration" in line and "going on eagerly" in line
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_killed_cuda_run_resumes_bit_identically(tmp_path):
     gpu = ["train.device=cuda", "train.compile=none", "train.channels_last=false"]

@@ -58,9 +58,13 @@ def planned_device(name: str) -> torch.device:
 
 
 def choose_device(name: str, pool_dir: Path | None = None) -> tuple[torch.device, GpuLease | None]:
-    """The device for `train.device`, and the pool slot it holds, if any."""
+    """The device for `train.device` (a GPU always with its index: `cuda` is the current one),
+    and the pool slot it holds, if any."""
     if name != "auto":
-        return torch.device(name), None
+        device = torch.device(name)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        return device, None
     if not torch.cuda.is_available():
         return torch.device("cpu"), None
     gpus = torch.cuda.device_count()

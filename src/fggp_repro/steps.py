@@ -166,25 +166,47 @@ class GraphBackend(Protocol):
 
 
 class CudaGraphs:
-    """torch.cuda.graph on one side stream, used for the warm-up steps and every capture."""
+    """torch.cuda.graph on one side stream, used for the warm-up steps and every capture, each
+    capture into a memory pool of its own."""
 
     def __init__(self) -> None:
         self.stream = torch.cuda.Stream()
 
     def warm(self, step: Callable[[], Tensor]) -> Tensor:
         self.stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.stream):
-            result = step()
-        torch.cuda.current_stream().wait_stream(self.stream)
-        return result
+        try:
+            with torch.cuda.stream(self.stream):
+                return step()
+        finally:  # what follows, a rollback included, waits for what the step queued
+            torch.cuda.current_stream().wait_stream(self.stream)
 
     def capture(self, step: Callable[[], Tensor]) -> tuple[Any, Tensor]:
-        graph = torch.cuda.CUDAGraph()
+        graph, pool = torch.cuda.CUDAGraph(), torch.cuda.graph_pool_handle()
+        before = torch.cuda.current_stream()
         torch.cuda.synchronize()
-        with torch.cuda.graph(graph, stream=self.stream):
-            outputs = step()
+        try:
+            with torch.cuda.graph(graph, pool=pool, stream=self.stream):
+                outputs = step()
+        except BaseException:
+            if torch.cuda.current_stream() != before:  # capture_end itself failed
+                end_failed_capture(before, pool)
+            raise
         torch.cuda.synchronize()
         return graph, outputs
+
+
+def end_failed_capture(stream: torch.cuda.Stream, pool: Any) -> None:
+    """What torch.cuda.graph leaves undone when ending a capture fails (an illegal call in the
+    step invalidates it): the stream it switched from, and the allocator's routing into the
+    graph's pool, without which later captures and empty_cache() fail. Best effort: the eager
+    steps that follow need neither."""
+    torch.cuda.set_stream(stream)
+    try:
+        device = torch.cuda.current_device()
+        torch._C._cuda_endAllocateToPool(device, pool)
+        torch._C._cuda_releasePool(device, pool)
+    except (AttributeError, RuntimeError):
+        pass
 
 
 class CapturedGraph(StepPath):
@@ -224,10 +246,16 @@ class CapturedGraph(StepPath):
             self.labels.copy_(labels)
             self.graph.replay()
         except Exception as error:
+            self.release()
             raise FastPathFailed(self.name, state.iteration, error) from error
         state.iteration += 1
         state.step_report.count(self.name)
         return self.sums.clone()
+
+    def release(self) -> None:
+        """Let go of the graph, its memory and the static inputs (after a failure)."""
+        self.graph = self.sums = self.images = self.labels = None
+        self.baked = None
 
     def baked_in(self) -> tuple:
         """What a capture fixes beyond tensor addresses: the optimizer's hyperparameters (the LR

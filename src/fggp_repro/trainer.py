@@ -103,7 +103,8 @@ def fall_back(
     state: TrainState, intact: dict[str, Any], failure: FastPathFailed, train_cfg: TrainSpec
 ) -> StepPath:
     """The state as it was when the epoch began, the failure in its report, and the eager
-    path to go on with."""
+    path to go on with. Whatever the failed path queued on the device ends first."""
+    _synchronize(state.device)
     state.restore(intact)
     eager = StepPath(state, train_cfg.batch_size, train_cfg.bf16)
     state.step_report.fallbacks.append({
