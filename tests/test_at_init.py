@@ -121,7 +121,8 @@ def test_synflow_iterative_rounds_reach_the_exact_target_and_keep_signs():
     model.append(nn.Linear(8 * 30 * 30, 10))
     original = [model[0].weight.detach().clone(), model[4].weight.detach().clone()]
     masks = MaskSet.from_model(model, keep_first_conv_dense=False)
-    SynFlow(masks, rounds=10, target_density=0.05, total_iterations=1).at_init(model, [])
+    one_batch = [(torch.zeros(2, 3, 32, 32), torch.zeros(2))]  # SynFlow reads its shape only
+    SynFlow(masks, rounds=10, target_density=0.05, total_iterations=1).at_init(model, one_batch)
     assert masks.active_count == round(0.05 * masks.numel) == int(masks.flat_mask().sum())
     alive = [m.bool() for m in masks.masks]
     for w, w0, m in zip(masks.weights, original, alive):

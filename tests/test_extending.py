@@ -86,7 +86,8 @@ def stripes(train_size: int = 128) -> ImageData:
             images[i, :, 8 * label : 8 * label + 4] = 255
         return images, labels
 
-    return ImageData(*draw(train_size, 0), *draw(32, 1), num_classes=4, synthetic=True)
+    return ImageData(*draw(train_size, 0), *draw(32, 1), num_classes=4, synthetic=True,
+                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))  # fmt: skip
 
 
 stripes.options = StripesOptions
@@ -184,9 +185,9 @@ def test_every_preset_composes_and_a_tiny_version_of_each_of_its_rows_trains(pre
 def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
     """Each option composes as the CLI composes it; each combination is checked as the CLI
     checks it; each pruner then takes one training step on a narrow version of each
-    architecture with CIFAR-100's 100 classes."""
+    architecture with CIFAR-100's 100 classes, and FGGP one on Fashion-MNIST's one channel."""
     torch.manual_seed(0)
-    classes = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
+    classes = {"cifar10": 10, "cifar100": 100, "synthetic": 10, "fashion_mnist": 10}
     narrow = {"widths": [4] * 5, "base_width": 4}
     base = spec("sparsity=0.9")
     plugins = {
@@ -201,13 +202,16 @@ def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
                   "data": plugins["data"][data]}  # fmt: skip
         run = dataclasses.replace(base, **chosen)
         validate(run)
-        if data != "cifar100" or (pruner, run.backbone.target) in stepped:
+        key = (pruner, run.backbone.target, data)
+        wanted = data == "cifar100" or (data == "fashion_mnist" and pruner == "fggp")
+        if not wanted or key in stepped:
             continue  # a step per pruner and architecture, with a 100-class head
-        stepped.add((pruner, run.backbone.target))
+        stepped.add(key)
+        shape = run.data.options.image_shape()
         options = run.backbone.options
         small = {k: v for k, v in narrow.items() if hasattr(options, k)}
         tiny = dataclasses.replace(run.backbone, options=dataclasses.replace(options, **small))
-        model = build_backbone(tiny, classes[data])
+        model = build_backbone(tiny, classes[data], shape[0])
         masks = MaskSet.from_model(model, run.masking.keep_first_conv_dense)
         step_pruner = build_pruner(
             run.pruner, masks, target_density=0.1, total_iterations=4,
@@ -215,7 +219,7 @@ def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
             schedule=dataclasses.replace(run.schedule, interval=1),
         )  # fmt: skip
         state = TrainState(model, masks, step_pruner, run.optim, seed=0)
-        images, labels = torch.randn(4, 3, 32, 32), torch.randint(classes[data], (4,))
+        images, labels = torch.randn(4, *shape), torch.randint(classes[data], (4,))
         state.pruner.at_init(model, iter([(images, labels)]))
         loss, _ = train_step(state, images, labels, bf16=False)
         assert torch.isfinite(loss).all(), (pruner, backbone, data)

@@ -8,6 +8,7 @@ import re
 
 from fggp_repro.datasets.base import kept_after_holdout
 from fggp_repro.errors import ConfigError
+from fggp_repro.models import check_input
 from fggp_repro.options import check_options
 from fggp_repro.spec import INITIAL_DENSITY, CompileMode, Init, PluginSpec, RunSpec
 
@@ -56,10 +57,17 @@ def validate(spec: RunSpec) -> None:
     for group in ("backbone", "pruner", "data"):
         check_options(getattr(spec, group).options, group)
     data = spec.data.options
+    image_shape = tuple(data.image_shape())
+    channels = image_shape[0]
     for key in ("mean", "std"):
         values = list(getattr(data, key))
-        if len(values) != 3 or (key == "std" and min(values) <= 0):
-            raise ConfigError(f"data.{key} must be 3 per-channel values (std > 0), got {values}")
+        if len(values) != channels or (key == "std" and min(values) <= 0):
+            raise ConfigError(
+                f"data.{key} must be {channels} per-channel value(s) (data={spec.data.name}'s "
+                f"images have {channels} channel(s)){', std > 0' if key == 'std' else ''}, "
+                f"got {values}"
+            )
+    check_input(spec.backbone, image_shape)
     n_train = train_set_size(spec.data)
     if n_train < 1:
         raise ConfigError(f"data.holdout={data.holdout} leaves no training image")

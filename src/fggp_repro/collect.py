@@ -24,6 +24,7 @@ from typing import NoReturn
 import pandas as pd
 
 from fggp_repro.errors import ResultsError
+from fggp_repro.identity import place_keys
 from fggp_repro.ranking import cells, cliques, ranking_table, ranks, significance
 from fggp_repro.records import RESULT_FILE, nearest_existing, read_record
 from fggp_repro.tables import (
@@ -76,8 +77,6 @@ PLOT_FORMATS = (".png", ".pdf", ".svg")
 #: trained on, which network, how it was optimised and for how long, under which protocol
 MATCH_KEYS = ("data", "backbone", "optim", "train.epochs", "train.batch_size", "train.drop_last",
               "train.bf16", "protocol.name")  # fmt: skip
-#: where the data lie and whether they may be fetched change no result
-MATCH_IGNORED = ("data.root", "data.download")
 _MISSING = object()
 
 
@@ -142,10 +141,11 @@ def comparable(config: dict | None) -> dict[str, object] | None:
     """The flattened keys of MATCH_KEYS in a run's config; None for a record without one."""
     if not isinstance(config, dict) or not config:
         return None
+    places = set(place_keys(config))  # where the data lie changes no result
     return {
         key: value
         for key, value in _flatten(config).items()
-        if key not in MATCH_IGNORED and any(key == k or key.startswith(f"{k}.") for k in MATCH_KEYS)
+        if key not in places and any(key == k or key.startswith(f"{k}.") for k in MATCH_KEYS)
     }
 
 

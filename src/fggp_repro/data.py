@@ -2,6 +2,7 @@
 
 A CIFAR-sized dataset fits in GPU memory (150 MB), so each minibatch is an index into device memory
 plus one fused crop-and-flip: no DataLoader workers, no per-image PIL transforms, no host copies.
+Images have any shape (channels, height, width) their dataset states; CIFAR's is 3 x 32 x 32.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fggp_repro.datasets.base import DataOptions, kept_after_holdout
+from fggp_repro.errors import DataError
 from fggp_repro.spec import PluginSpec
 
 
 @dataclass
 class ImageData:
-    """Train and test images (N, 3, 32, 32) uint8 with int64 labels, on one device."""
+    """Train and test images (N, C, H, W) uint8 with int64 labels, on one device, and the
+    per-channel mean and std that normalise them (each dataset's own: no default)."""
 
     train_x: Tensor
     train_y: Tensor
@@ -27,14 +30,19 @@ class ImageData:
     test_y: Tensor
     num_classes: int
     synthetic: bool
-    # until load_data sets the dataset's own: CIFAR-10's (datasets.cifar.CIFAR10_MEAN, _STD)
-    mean: tuple[float, ...] = (0.4914, 0.4822, 0.4465)
-    std: tuple[float, ...] = (0.2470, 0.2435, 0.2616)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     padding_mode: str = "zeros"
     _affine: tuple[Tensor, Tensor] | None = field(default=None, init=False, repr=False)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        channels, height, width = self.train_x.shape[1:]
+        return int(channels), int(height), int(width)
+
     def normalize(self, images: Tensor) -> Tensor:
-        """uint8 (N, 3, H, W) to float, per-channel standardised: one multiply-add with constants
+        """uint8 (N, C, H, W) to float, per-channel standardised: one multiply-add with constants
         made once on the images' device, (x / 255 - mean) / std = x * scale + shift."""
         if self._affine is None or self._affine[0].device != images.device:
             std = torch.tensor(self.std, dtype=torch.float64)
@@ -56,11 +64,23 @@ def load_data(spec: PluginSpec) -> ImageData:
     shared = {f.name for f in fields(DataOptions)}
     own = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in shared}
     data = spec.builder(**own)
+    stated = tuple(options.image_shape())
+    if data.image_shape != stated or data.test_x.shape[1:] != data.train_x.shape[1:]:
+        raise DataError(
+            f"data={spec.name} loaded images of {shape_text(data.image_shape)} (test "
+            f"{shape_text(tuple(data.test_x.shape[1:]))}), and its options state "
+            f"{shape_text(stated)}: its options' image_shape() must say what it loads"
+        )
     kept = kept_after_holdout(data.train_x.shape[0], options.holdout)
     return replace(
         data, train_x=data.train_x[:kept], train_y=data.train_y[:kept],
         mean=tuple(options.mean), std=tuple(options.std), padding_mode=str(options.padding),
     )  # fmt: skip
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(1, 28, 28) as "1x28x28"."""
+    return "x".join(str(int(n)) for n in shape)
 
 
 def random_crop_flip(

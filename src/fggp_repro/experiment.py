@@ -177,7 +177,7 @@ def _build_and_train(
     torch.manual_seed(spec.seed)
     set_determinism(spec.train.deterministic)
     data = load_data(spec.data).to(device)
-    model = build_backbone(spec.backbone, data.num_classes).to(device)
+    model = build_backbone(spec.backbone, data.num_classes, data.image_shape[0]).to(device)
     channels_last = spec.train.channels_last
     if channels_last is None:
         channels_last = device.type == "cuda"
@@ -259,12 +259,13 @@ def _build_and_train(
     except Preempted:
         tracker.call("finish", {}, "preempted")
         raise
-    record.update(flops_record(model, masks, state, spec))
+    record.update(flops_record(model, masks, state, spec, data.image_shape))
     record.update(
         status="completed",
         final_test_acc=outcome.final_test_acc,
         **achieved_sparsities(masks, record["params_conv_linear"]),
         per_layer=masks.layer_stats(),
+        sparsity_history=sparsity_history(state.mask_history.events, masks.numel),
         epochs=outcome.epochs,
         iterations=outcome.iterations,
         train_seconds=outcome.train_seconds,
@@ -419,6 +420,12 @@ def check_reachable(masks: MaskSet, final_density: float, density_base: str) -> 
         ) from None
 
 
+def sparsity_history(events: list[tuple[int, list[int]]], prunable: int) -> list[tuple[int, float]]:
+    """(iteration, sparsity over the prunable weights) from the start and after every mask
+    change: the figures draw the sparsity a run had at every step, not only at epoch ends."""
+    return [(iteration, round(1.0 - sum(counts) / prunable, 6)) for iteration, counts in events]
+
+
 def achieved_sparsities(masks: MaskSet, conv_linear: int) -> dict[str, float]:
     """Sparsity over the prunable weights, and over every Conv2d/Linear parameter (biases and a
     dense first conv count as active), counted from the masks."""
@@ -430,11 +437,15 @@ def achieved_sparsities(masks: MaskSet, conv_linear: int) -> dict[str, float]:
 
 
 def flops_record(
-    model: torch.nn.Module, masks: MaskSet, state: TrainState, spec: RunSpec
+    model: torch.nn.Module,
+    masks: MaskSet,
+    state: TrainState,
+    spec: RunSpec,
+    image_shape: tuple[int, int, int],
 ) -> dict[str, float]:
     """Inference FLOPs of the final network and training FLOPs of the run, absolute (per image
-    for inference) and as a fraction of dense training (see fggp_repro.flops)."""
-    dense = layer_forward_flops(model)
+    of the data's shape, for inference) and as a fraction of dense training (fggp_repro.flops)."""
+    dense = layer_forward_flops(model, (1, *image_shape))
     layer_of = {name: name.removesuffix(".weight") for name in masks.names}
 
     def densities(counts: list[int]) -> dict[str, float]:

@@ -31,9 +31,10 @@ class MaskHistory:
         self.events = [(t, list(counts)) for t, counts in events]
 
 
-def layer_forward_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32)) -> dict:
-    """Dense forward FLOPs of one image through each Conv2d and Linear layer, by module name,
-    counted by torch.utils.flop_counter (one forward pass of a blank image, in eval mode)."""
+def layer_forward_flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
+    """Dense forward FLOPs of one image of `input_shape` (1, C, H, W) through each Conv2d and
+    Linear layer, by module name, counted by torch.utils.flop_counter (one forward pass of a
+    blank image, in eval mode)."""
     prefix = type(model).__name__
     layers = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     device = next(model.parameters()).device

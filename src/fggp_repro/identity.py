@@ -2,7 +2,8 @@
 
 The identity is the whole resolved config minus what cannot change the result:
   - where things go and how they are shown: `output_root`, `train.progress`, `skip_completed`,
-    `checkpoint.*`, `data.root`, `data.download`;
+    `checkpoint.*`, and every plugin option declared a place (`options.place`: CIFAR's `root`
+    and `download`, whatever a dataset calls its folder);
   - how the same computation is executed: `train.device`, `train.deterministic`,
     `train.compile`, `train.channels_last` (the device, the memory layout or the kernels change
     floating-point rounding, as two runs of non-deterministic GPU kernels on one device do, not
@@ -26,7 +27,9 @@ import hashlib
 import json
 from typing import Any
 
-from fggp_repro.spec import RunSpec
+from fggp_repro.errors import ConfigError
+from fggp_repro.options import place_fields
+from fggp_repro.spec import RunSpec, locate
 
 #: bump when a change of the code makes earlier records incomparable with new ones
 #: 2: the ablation corners counted as the authors count them; 3: plugins named by `_target_`,
@@ -35,8 +38,11 @@ IDENTITY_VERSION = 3
 IGNORED = (
     "output_root", "skip_completed", "checkpoint", "logger", "train.progress", "train.device",
     "train.deterministic", "train.compile", "train.channels_last",
-    "train.eval_every", "train.eval_batch_size", "data.root", "data.download",
+    "train.eval_every", "train.eval_batch_size",
 )  # fmt: skip
+#: the places of a config whose data plugin cannot be imported here (a foreign record)
+LEGACY_PLACES = ("data.root", "data.download")
+PLACE_GROUPS = ("backbone", "pruner", "data")
 ID_LENGTH = 10
 
 
@@ -46,7 +52,7 @@ def identity(spec: RunSpec) -> dict[str, Any]:
     traits = pruner.traits
     tree = copy.deepcopy(spec.config)
     tree.pop("hydra", None)
-    for dotted in IGNORED:
+    for dotted in (*IGNORED, *place_keys(tree)):
         _drop(tree, dotted)
     if not traits.uses_target:
         tree.pop("sparsity", None)
@@ -57,6 +63,23 @@ def identity(spec: RunSpec) -> dict[str, Any]:
     for option in pruner.unused_options(spec.pruner.options):
         tree["pruner"].pop(option, None)
     return {"identity_version": IDENTITY_VERSION, **tree}
+
+
+def place_keys(config: dict[str, Any]) -> list[str]:
+    """`group.option` for every option a config's plugins declare a place (options.place),
+    read from the options of the `_target_` each plugin group names; a plugin that names none
+    or cannot be imported here (a foreign record) has the places datasets have always had."""
+    keys = []
+    for group in PLACE_GROUPS:
+        node = config.get(group)
+        if not isinstance(node, dict):
+            continue
+        try:
+            options = locate(str(node["_target_"])).options
+            keys += [f"{group}.{name}" for name in place_fields(options)]
+        except (KeyError, ConfigError, AttributeError, TypeError):
+            keys += [k for k in LEGACY_PLACES if k.startswith(f"{group}.")]
+    return keys
 
 
 def digest(tree: dict[str, Any]) -> str:

@@ -42,6 +42,17 @@ def bounded(default: Any, interval: str, note: str = "") -> Any:
     return dataclasses.field(default=default, metadata={"range": interval, "note": note})
 
 
+def place(default: Any) -> Any:
+    """A field that says where something is or may be fetched from (a data folder, a download
+    switch): it changes no result, so it is no part of a run's identity, whatever its name."""
+    return dataclasses.field(default=default, metadata={"place": True})
+
+
+def place_fields(options_type: type) -> list[str]:
+    """The names of an options dataclass's `place` fields."""
+    return [f.name for f in dataclasses.fields(options_type) if f.metadata.get("place")]
+
+
 def positive_list(default: Sequence[int]) -> Any:
     """A non-empty list of integers >= 1 (stage sizes, widths, milestones)."""
     return dataclasses.field(default_factory=lambda: list(default), metadata={"positive": True})

@@ -19,8 +19,8 @@ class Padding(Choice):
 @dataclass(frozen=True)
 class DataOptions:
     """A dataset subclass gives its per-channel mean and std as defaults, and says how many
-    training images it has before loading any (`train_images`), so a config is checked without
-    the data."""
+    training images it has and what shape they have before loading any (`train_images`,
+    `image_shape`), so a config is checked without the data."""
 
     mean: list[float]
     std: list[float]
@@ -30,6 +30,10 @@ class DataOptions:
     def train_images(self) -> int:
         """Training images before the held-out tail is taken away."""
         raise NotImplementedError
+
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images the loader gives: CIFAR's unless said."""
+        return (3, 32, 32)
 
     def ensure_available(self) -> None:
         """Raise DataError (one line) when the files are missing and cannot be fetched; a

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from fggp_repro.datasets.base import DataOptions
 from fggp_repro.errors import DataError
+from fggp_repro.options import place
 
 if TYPE_CHECKING:
     from fggp_repro.data import ImageData
@@ -25,8 +26,8 @@ class CifarOptions(DataOptions):
 
     #: torchvision's class of the dataset
     torchvision_name: ClassVar[str]
-    root: str = "data"
-    download: bool = False
+    root: str = place("data")
+    download: bool = place(False)
 
     def train_images(self) -> int:
         return CIFAR_TRAIN_IMAGES
@@ -53,9 +54,15 @@ FOLDERS = {"CIFAR10": "cifar-10-batches-py", "CIFAR100": "cifar-100-python"}
 ARCHIVES = {"CIFAR10": "cifar-10-python.tar.gz", "CIFAR100": "cifar-100-python.tar.gz"}
 
 
-def load_cifar(dataset: str, root: Path, download: bool = False) -> ImageData:
-    """A torchvision CIFAR dataset as uint8 tensors; a missing copy offline is a one-line
-    DataError saying where to put it."""
+def load_cifar(
+    dataset: str,
+    root: Path,
+    download: bool = False,
+    mean: tuple[float, ...] = CIFAR10_MEAN,
+    std: tuple[float, ...] = CIFAR10_STD,
+) -> ImageData:
+    """A torchvision CIFAR dataset as uint8 tensors, with its normalisation constants; a
+    missing copy offline is a one-line DataError saying where to put it."""
     label = dataset.replace("CIFAR", "CIFAR-")
     folder = root / FOLDERS[dataset]
     if not download and not folder.is_dir():
@@ -83,7 +90,9 @@ def load_cifar(dataset: str, root: Path, download: bool = False) -> ImageData:
     train_x, train_y = as_tensors(train)
     test_x, test_y = as_tensors(test)
     classes = len(train.classes)
-    return ImageData(train_x, train_y, test_x, test_y, num_classes=classes, synthetic=False)
+    return ImageData(
+        train_x, train_y, test_x, test_y, num_classes=classes, synthetic=False, mean=mean, std=std
+    )
 
 
 def ensure_cifar(dataset: str, root: Path, download: bool) -> None:

@@ -24,7 +24,7 @@ class Cifar100Options(CifarOptions):
 
 
 def load_cifar100(root: str = "data", download: bool = False) -> ImageData:
-    return load_cifar("CIFAR100", Path(root), download)
+    return load_cifar("CIFAR100", Path(root), download, CIFAR100_MEAN, CIFAR100_STD)
 
 
 load_cifar100.options = Cifar100Options  # type: ignore[attr-defined]

@@ -63,7 +63,10 @@ def make_synthetic(
 
     train_x, train_y = draw(train_size)
     test_x, test_y = draw(test_size)
-    return ImageData(train_x, train_y, test_x, test_y, num_classes=num_classes, synthetic=True)
+    return ImageData(
+        train_x, train_y, test_x, test_y, num_classes=num_classes, synthetic=True,
+        mean=CIFAR10_MEAN, std=CIFAR10_STD,
+    )  # fmt: skip
 
 
 def load_synthetic(

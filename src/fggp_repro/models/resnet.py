@@ -72,12 +72,14 @@ def build_resnet(
     base_width: int = 64,
     bottleneck: bool = True,
     num_classes: int = 10,
+    in_channels: int = 3,
 ) -> nn.Module:
-    """stem, blocks (the first of each later stage strides 2), pool, flatten, classifier."""
+    """stem, blocks (the first of each later stage strides 2), pool, flatten, classifier. The
+    global average pool takes images of any size."""
     from torch import nn
 
     stem = nn.Sequential(
-        *_conv_bn(3, base_width, 3), nn.ReLU(inplace=True)
+        *_conv_bn(in_channels, base_width, 3), nn.ReLU(inplace=True)
     )  # built first: init order
     blocks: list[nn.Module] = []
     in_ch = base_width

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fggp_repro.errors import ConfigError
 from fggp_repro.options import Choice, positive_list
 
 if TYPE_CHECKING:
@@ -37,18 +38,33 @@ class VGGOptions:
     conv_init: ConvInit = ConvInit.fan_in
 
 
+def check_vgg_input(options: VGGOptions, image_shape: tuple[int, int, int]) -> None:
+    """The classifier takes exactly the last stage's width: after the max-pools between stages
+    (each halving, rounding down) the 2x2 average pool must leave a 1x1 map, so each side must
+    come out of the pools at 2 or 3 pixels (32 to 63 for VGG-19's four pools)."""
+    pools = len(options.convs_per_stage) - 1
+    low, high = 2 * 2**pools, 4 * 2**pools - 1
+    _, height, width = image_shape
+    if not (low <= height <= high and low <= width <= high):
+        raise ConfigError(
+            f"takes images of {low} to {high} pixels a side (its {pools} max-pools and 2x2 "
+            f"average pool must leave a 1x1 map), and the data's are {height}x{width}: pad or "
+            "resize them in the dataset, or use a backbone that takes any size (resnet50)"
+        )
+
+
 def build_vgg(
     convs_per_stage: Sequence[int],
     widths: Sequence[int],
     conv_bias: bool = True,
     conv_init: str = "fan_in",
     num_classes: int = 10,
+    in_channels: int = 3,
 ) -> nn.Module:
     """features (conv-BN-ReLU stages, max-pools between them), pool, flatten, classifier."""
     from torch import nn
 
     layers: list[nn.Module] = []
-    in_channels = 3
     for stage, (n_convs, width) in enumerate(zip(convs_per_stage, widths, strict=True)):
         if stage > 0:
             layers.append(nn.MaxPool2d(2))
@@ -81,3 +97,4 @@ def build_vgg(
 
 
 build_vgg.options = VGGOptions  # type: ignore[attr-defined]
+build_vgg.check_input = check_vgg_input  # type: ignore[attr-defined]

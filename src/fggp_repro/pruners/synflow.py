@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fggp_repro.options import bounded
-from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy
+from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 from fggp_repro.selection import smallest_k
 
 if TYPE_CHECKING:
@@ -50,17 +50,22 @@ class SynFlow(OneShotPruner):
         masks: MaskSet,
         *,
         rounds: int = 100,
-        input_shape: Sequence[int] = (1, 3, 32, 32),
+        input_shape: Sequence[int] | None = None,
         **target,
     ):
         super().__init__(masks, **target)
         self.rounds = rounds
-        self.input_shape = tuple(input_shape)
+        self.input_shape = None if input_shape is None else tuple(input_shape)
 
     def at_init(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
-        """Iterative: prune a little each round on the absolute-valued copy, then copy the mask."""
+        """Iterative: prune a little each round on the absolute-valued copy, then copy the mask.
+        Data-free: of the data it reads only the shape of one image (an input of ones)."""
         import torch
 
+        input_shape = self.input_shape
+        if input_shape is None:
+            [(images, _)] = take(batches, 1)
+            input_shape = (1, *images.shape[1:])
         with torch.enable_grad():
             clone, _ = scoring_copy(model, self.masks.names)
             clone.double().eval()
@@ -77,7 +82,7 @@ class SynFlow(OneShotPruner):
                     pieces = torch.split(alive.to(originals[0].dtype), self.masks.sizes)
                     for w, w0, m in zip(weights, originals, pieces, strict=True):
                         w.copy_(w0 * m.view_as(w0))
-                scores = synflow_scores(clone, weights, self.input_shape)
+                scores = synflow_scores(clone, weights, input_shape)
                 keep = self.masks.target_active(self.target_density ** (k / self.rounds))
                 n_prune = int(alive.sum()) - keep
                 if n_prune > 0:
