@@ -68,8 +68,8 @@ def spec(*overrides: str):
     return to_spec(compose(*overrides))
 
 
-def run_cli(*overrides: str, cwd: Path | None = None, timeout: int = 240):
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
+def run_cli(*overrides: str, cwd: Path | None = None, timeout: int = 240, env: dict | None = None):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run(
         [*CLI, *overrides],
         cwd=cwd or REPO,

@@ -6,6 +6,7 @@ input."""
 import io
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -62,18 +63,34 @@ def test_ranks_with_ties_and_missing_cells_mean_rank_and_wins(records):
     assert by[("A", 0.9)] == by[("B", 0.9)] == 1.5 and by[("C", 0.9)] == 3
     assert by[("C", 0.98)] == 1 and by[("A", 0.98)] == 2 and ("B", 0.98) not in by
     assert "dense" not in set(ranked["pruner"])  # the reference is marked, not ranked
+    # mean ranks over the one setting all three share (90%): B, ranked at 90% only, is not put
+    # above A and C on fewer settings (over all its own it would lead with 1.5 against 1.75)
     table = ranking_table(ranked)
-    assert list(table["pruner"]) == ["B", "A", "C"]
-    assert list(table["mean_rank"]) == [1.5, 1.75, 2.0]
-    assert list(table["settings"]) == [1, 2, 2] and list(table["wins"]) == [1, 1, 1]
+    assert list(table["pruner"]) == ["A", "B", "C"]
+    assert list(table["mean_rank"]) == [1.5, 1.5, 3.0] and list(table["over"]) == [1, 1, 1]
+    assert list(table["settings"]) == [2, 1, 2] and list(table["wins"]) == [1, 1, 1]
+
+
+def test_pruners_that_share_no_setting_are_ordered_by_how_many_settings_they_have():
+    runs = [("A", 0.9, "dense", 1, 91.0), ("B", 0.9, "dense", 1, 93.0),
+            ("A", 0.98, "dense", 1, 80.0), ("C", 0.98, "dense", 1, 85.0),
+            ("A", 0.95, "dense", 1, 88.0)]  # fmt: skip
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as root:
+        records = load_records(write_records(Path(root), runs))
+    table = ranking_table(ranks(cells(summarize(records))))
+    assert list(table["pruner"]) == ["A", "B", "C"]  # A: 3 settings (ranks 2, 2, 1)
+    assert list(table["settings"]) == [3, 1, 1] and list(table["over"]) == [3, 1, 1]
 
 
 EXPECTED_MARKDOWN = """\
 ### synthetic
 | pruner | b 90% dense | b 98% dense |
 | --- | --- | --- |
-| B | **91.00 ± 0.00** † | – |
 | A | **91.00 ± 1.41** † | 70.00 (n=1) |
+| B | **91.00 ± 0.00** † | – |
 | C | 80.00 (n=1) | **76.00 ± 1.41** |
 | dense | 90.00 ± 1.41 | 90.00 ± 1.41 |
 
@@ -385,6 +402,7 @@ def test_csv_exports_are_tidy_numbers_to_compute_with(tmp_path, capsys):
              ("paper_table", "rankings", "costs", "published")}  # fmt: skip
     for name, text in texts.items():
         assert not any(mark in text for mark in ("±", "**", "†", "–", "(n=")), name
+        assert not re.search(r"\.\d{7,}", text), name  # rounded: no 1.4142135623730951
     paper, rankings, costs, published = (pd.read_csv(io.StringIO(t)) for t in texts.values())
     assert list(paper.columns) == [
         "dataset", "backbone", "init", "target_sparsity", "pruner", "mean", "std", "n", "rank",
@@ -396,9 +414,11 @@ def test_csv_exports_are_tidy_numbers_to_compute_with(tmp_path, capsys):
         assert paper[column].dtype.kind == kind, column
     ranked = paper[~paper["reference"]]
     assert paper.loc[paper["reference"], "rank"].isna().all()
-    mean_ranks = ranked.groupby("pruner")["rank"].mean()
-    assert mean_ranks.to_dict() == {"A": 1.75, "B": 1.5, "C": 2.0}
+    shared = ranked[ranked["target_sparsity"] == 0.9]  # the one setting all three have
+    mean_ranks = shared.groupby("pruner")["rank"].mean()
+    assert mean_ranks.to_dict() == {"A": 1.5, "B": 1.5, "C": 3.0}
     assert rankings.set_index("pruner")["mean_rank"].to_dict() == mean_ranks.to_dict()
+    assert list(rankings["over"]) == [1, 1, 1] and list(rankings["settings"]) == [2, 1, 2]
     assert list(rankings["wins"]) == [1, 1, 1] and set(rankings["dataset"]) == {"synthetic"}
     assert set(ranked.loc[ranked["beats_dense"], "pruner"]) == {"A", "B"}
     assert ranked["std"].max() == pytest.approx(math.sqrt(2))
@@ -646,3 +666,11 @@ def test_the_cost_table_tells_a_fallback_run_from_a_fast_one(tmp_path):
     data = cost_data(summary)
     assert data.loc[0, "step_path"] == "cuda_graph, cuda_graph→eager"
     assert data.loc[0, "images_per_second"] == 15000.0
+
+
+def test_writing_the_tables_also_prints_them(tmp_path, capsys):
+    root = write_records(tmp_path / "runs")
+    main([str(root), "--out", str(tmp_path / "t")])
+    out = capsys.readouterr().out
+    assert "| pruner | b 90% dense | b 98% dense |" in out and "| pruner | mean rank |" in out
+    assert f"written: {tmp_path / 't' / 'paper_table.md'}" in out

@@ -26,7 +26,13 @@ import pandas as pd
 from fggp_repro.errors import ResultsError
 from fggp_repro.identity import place_keys
 from fggp_repro.ranking import cells, cliques, ranking_table, ranks, significance
-from fggp_repro.records import RESULT_FILE, nearest_existing, read_record
+from fggp_repro.records import (
+    METRICS_FILE,
+    RESULT_FILE,
+    missing_files,
+    nearest_existing,
+    read_record,
+)
 from fggp_repro.tables import (
     FORMATS,
     comparison,
@@ -65,8 +71,9 @@ COLUMNS = [
     "best_test_acc_after_pruning",
 ]
 #: what the figures read of a record beyond the table's columns: the layers, the density base,
-#: the length of training
-DETAILS = ["per_layer", "params_prunable", "params_conv_linear", "density_base", "iterations"]
+#: the length of training, the sparsity after every mask change
+DETAILS = ["per_layer", "params_prunable", "params_conv_linear", "density_base", "iterations",
+           "sparsity_history"]  # fmt: skip
 SETTING = ["dataset", "backbone", "init", "target_sparsity", "pruner"]
 LEGACY = "no-id"  # setting_id of records written before run ids existed
 DEFAULT_PROTOCOL = "fggp_authors"  # records written before protocols were named followed it
@@ -90,6 +97,9 @@ def load_records(root: Path, warn: Callable[[str], object] = print) -> pd.DataFr
         except ResultsError as error:
             warn(f"skipped: {error}")
             continue
+        missing = missing_files(path.parent, record)
+        if METRICS_FILE in missing:
+            warn(f"{path.parent}: its {METRICS_FILE} is missing: no training curves for it")
         row = {**{c: record.get(c) for c in COLUMNS}, "path": str(path)}
         row["setting_id"] = row["setting_id"] or LEGACY
         row["protocol"] = row["protocol"] or DEFAULT_PROTOCOL
@@ -354,14 +364,13 @@ def write_report(result: dict, out: Path) -> list[Path]:
     colour = report_colours(result["cells"])  # one colour per pruner in every figure
     plot_accuracy(result["cells"], out / "accuracy.png", colour)
     written.append(out / "accuracy.png")
-    if any(s is not None for s in stats.values()):
-        groups = {
-            d: cliques(s["mean_ranks"], s["critical_difference"])
-            for d, s in stats.items()
-            if s is not None
-        }
-        plot_critical_difference(stats, groups, out / "ranks.png", colour)
-        written.append(out / "ranks.png")
+    groups = {
+        d: cliques(s["mean_ranks"], s["critical_difference"])
+        for d, s in stats.items()
+        if s is not None
+    }
+    plot_critical_difference(stats, groups, out / "ranks.png", colour, result["ranking"])
+    written.append(out / "ranks.png")
     written += write_figures(result["cells"], result["runs"], out, colour)
     return written
 
@@ -421,7 +430,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expected-seeds", type=int, help="mark cells with fewer seeds (n=k)")
     parser.add_argument("--plot", type=Path, help="also draw accuracy vs sparsity to this file")
     args = parser.parse_args(argv)  # fmt: skip
-    if not args.root.is_dir():
+    if args.root.is_file() and args.root.name == RESULT_FILE:
+        args.root = args.root.parent  # one run's record: the run's folder
+    elif args.root.exists() and not args.root.is_dir():
+        fail(f"{args.root} is a file: give the folder that holds the runs' {RESULT_FILE} files")
+    elif not args.root.exists():
         fail(f"no such directory: {args.root}")
     if args.plot is not None:
         check_output_file(args.plot, PLOT_FORMATS)
@@ -439,12 +452,12 @@ def main(argv: list[str] | None = None) -> None:
     result = report(records, args.format, args.expected_seeds, published)
     for line in result["warnings"]:
         print(line, file=sys.stderr)
+    for name, text in result["texts"].items():
+        if args.out is None or not name.endswith(".csv"):
+            print(text)
     if args.out is not None:
         for path in write_report(result, args.out):
             print(f"written: {path}")
-    else:
-        for text in result["texts"].values():
-            print(text)
     print(significance_line(result["stats"]))
     if published is not None:
         for line in protocol_warnings(result["summary"], published):

@@ -23,7 +23,7 @@ import pandas as pd
 from fggp_repro.erk import erk_counts
 from fggp_repro.errors import ConfigError
 from fggp_repro.masks import active_target
-from fggp_repro.plots import pyplot, save, seeds_text
+from fggp_repro.plots import pyplot, save, seeds_text, title
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.ranking import SETTING_COLUMNS
 from fggp_repro.records import METRICS_FILE
@@ -119,13 +119,18 @@ def layer_density_figure(
         return None
     rows = sorted({(backbone, init) for _, backbone, _, init in panels})
     columns = sorted({target for _, _, target, _ in panels})
+    seeds: dict[str, list[int]] = {}
+    for profiles in panels.values():
+        for label, profile in profiles.items():
+            seeds.setdefault(label, []).append(profile.seeds)
+    names = {label: f"{label} ({seeds_text(n)})" for label, n in seeds.items()}
     fig, axes = pyplot().subplots(
-        len(rows), len(columns), figsize=(4.6 * len(columns) + 2.2, 3.9 * len(rows) + 0.6),
+        len(rows), len(columns), figsize=(4.6 * len(columns) + 1.0, 3.9 * len(rows) + 1.6),
         squeeze=False, sharey=True, layout="constrained",
     )  # fmt: skip
     for (_, backbone, target, init), profiles in panels.items():
         ax = axes[rows.index((backbone, init))][columns.index(target)]
-        _layer_panel(ax, profiles, colour)
+        _layer_panel(ax, profiles, colour, names)
         ax.set(title=f"{backbone} / {100 * target:g}% sparsity / init {init}")
     for row in range(len(rows)):
         axes[row][0].set_ylabel("density (active / all weights of the layer), log")
@@ -135,12 +140,14 @@ def layer_density_figure(
     for ax in axes[-1]:
         ax.set_xlabel("prunable layer, network order")
     _figure_legend(fig)
-    fig.suptitle(f"{dataset}: density of each prunable layer at the end of training, mean over "
-                 "seeds\nERK: the density ERK gives each layer at the same target")  # fmt: skip
+    title(fig, f"{dataset}: density of each prunable layer at the end of training, mean over "
+               "seeds\nERK: the density ERK gives each layer at the same target")  # fmt: skip
     return fig
 
 
-def _layer_panel(ax, profiles: dict[str, LayerProfile], colour: dict[str, str]) -> None:
+def _layer_panel(
+    ax, profiles: dict[str, LayerProfile], colour: dict[str, str], names: dict[str, str]
+) -> None:
     """Layers are placed by name, so runs that masked other layers (GraNet's protocol masks the
     first convolution too) line up; each layout of layers gets its own ERK line."""
     longest_first = sorted(profiles.values(), key=lambda p: -len(p.names))
@@ -148,9 +155,14 @@ def _layer_panel(ax, profiles: dict[str, LayerProfile], colour: dict[str, str]) 
     position = {name: i for i, name in enumerate(order, 1)}
     layouts: dict[tuple, list[str]] = {}
     for label, profile in profiles.items():
-        ax.plot([position[n] for n in profile.names], profile.density, color=colour[label],
-                marker=marker(label, colour), markerfacecolor="none",
-                label=f"{label} ({seeds_text([profile.seeds])})")  # fmt: skip
+        ax.plot(
+            [position[n] for n in profile.names],
+            profile.density,
+            color=colour[label],
+            marker=marker(label, colour),
+            markerfacecolor="none",
+            label=names[label],
+        )
         layouts.setdefault((tuple(profile.names), tuple(profile.erk)), []).append(label)
     for i, ((names, erk), labels) in enumerate(layouts.items()):
         name = "ERK at this target" + (f", layers of {', '.join(labels)}" if i else "")
@@ -163,12 +175,13 @@ def _layer_panel(ax, profiles: dict[str, LayerProfile], colour: dict[str, str]) 
 
 
 def _figure_legend(fig) -> None:
-    """One legend beside the panels, each label once."""
+    """One legend under the panels, each label once: beside them it would meet the title."""
     handles = {}
     for ax in fig.axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="outside right upper")
+    columns = max(1, min(len(handles), int(fig.get_figwidth() // 3.2)))
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=columns)
 
 
 def run_metrics(runs: pd.DataFrame) -> pd.DataFrame:
@@ -239,22 +252,49 @@ def prunable_sparsity(density: float, numel: int | None, base: int | None) -> fl
     return 1.0 - active_target(density, numel, base or numel) / numel
 
 
+def sparsity_steps(run: pd.Series) -> tuple[list[int], list[float]] | None:
+    """The sparsity a run had at every iteration, as steps: at the start, after each mask
+    change it recorded, held to the end of training. None for a record without them."""
+    history, total = run.get("sparsity_history"), run.get("iterations")
+    if not isinstance(history, list) or not history or total is None or pd.isna(total):
+        return None
+    iterations = [int(t) for t, _ in history] + [int(total)]
+    values = [float(s) for _, s in history] + [float(history[-1][1])]
+    return iterations, values
+
+
+def step_band(steps: list[tuple[list[int], list[float]]]) -> pd.DataFrame:
+    """Mean, min, max and count of step functions (held from each iteration to the next) at
+    every iteration where one of them changes."""
+    grid = sorted({t for iterations, _ in steps for t in iterations})
+    held = pd.DataFrame({
+        i: pd.Series(values, index=iterations).groupby(level=0).last().reindex(grid).ffill()
+        for i, (iterations, values) in enumerate(steps)
+    })  # fmt: skip
+    return pd.DataFrame({
+        "iteration": grid, "mean": held.mean(axis=1).to_numpy(),
+        "min": held.min(axis=1).to_numpy(), "max": held.max(axis=1).to_numpy(),
+        "count": held.count(axis=1).to_numpy(),
+    })  # fmt: skip
+
+
 def curves_figure(setting: Setting, runs: pd.DataFrame, colour: dict[str, str]) -> Any | None:
     """Three panels over the iterations of one setting: test accuracy where it was evaluated,
-    training loss, and sparsity against each pruner's cubic schedule; per label the mean over
-    seeds with a min–max band (error bars for the accuracy) and a marker of its own, since
-    pruners on one schedule draw the same sparsity; dense training, where it applies, in the
-    reference colour. Accuracy markers are nudged apart by up to 1% of the iterations, so that
-    runs evaluated at the same iteration hide no bar. None when no run has a metrics file."""
+    training loss, and sparsity; per label the mean over seeds with a min–max band (error bars
+    for the accuracy) and a marker of its own; dense training, where it applies, in the
+    reference colour. The sparsity is each run's own at every step (from its mask changes),
+    and each cubic schedule is drawn once, in black, naming the pruners that follow it.
+    Accuracy markers are nudged apart by up to 1% of the iterations, so that runs evaluated at
+    the same iteration hide no bar. None when no run has a metrics file."""
     metrics = run_metrics(runs)
     if metrics.empty:
         return None
     dataset, backbone, target, init = setting
-    fig, axes = pyplot().subplots(1, 3, figsize=(17, 4.8), sharex=True, layout="constrained")
+    fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.4), sharex=True, layout="constrained")
     accuracy, loss, sparsity = axes
     groups = list(metrics.groupby(["label", "reference"], sort=True))
     nudge = 0.02 * metrics["iteration"].max() / max(len(groups) - 1, 1)
-    scheduled = False
+    schedules: dict[tuple, list[str]] = {}
     for i, ((label, reference), rows) in enumerate(groups):
         style = {"color": colour[label], "marker": marker(label, colour)}
         name = f"{label} ({seeds_text([rows['run'].nunique()])})"
@@ -266,26 +306,42 @@ def curves_figure(setting: Setting, runs: pd.DataFrame, colour: dict[str, str]) 
         _band(loss, curve(rows, "train_loss"), style, name)
         if reference:
             continue
-        measured = curve(rows, "sparsity")
-        measured[["mean", "min", "max"]] *= 100
-        _band(sparsity, measured, {**style, "markerfacecolor": "none"}, name)
-        planned = schedule_sparsity(runs[runs["label"] == label].iloc[0])
+        own = runs[runs["label"] == label]
+        _sparsity_line(sparsity, own, rows, {**style, "markerfacecolor": "none"}, name)
+        planned = schedule_sparsity(own.iloc[0])
         if planned is not None:
-            scheduled = True
-            sparsity.plot(planned[0], [100 * s for s in planned[1]], color=colour[label],
-                          linestyle="--", drawstyle="steps-post", linewidth=1)  # fmt: skip
-    if scheduled:
-        sparsity.plot([], [], color="black", linestyle="--", label="its cubic schedule (dashed)")
+            schedules.setdefault((tuple(planned[0]), tuple(planned[1])), []).append(label)
+    for j, ((iterations, values), labels) in enumerate(schedules.items()):
+        sparsity.plot(iterations, [100 * v for v in values], color="black", linewidth=1,
+                      linestyle=("--", ":", "-.")[j % 3], drawstyle="steps-post",
+                      label=f"cubic schedule of {', '.join(labels)}")  # fmt: skip
     accuracy.set(ylabel="test accuracy (%)", title="test accuracy, where evaluated")
     loss.set(ylabel="training loss (mean over the epoch)", title="training loss")
-    sparsity.set(ylabel="sparsity of the prunable weights (%)", title="sparsity")
+    sparsity.set(ylabel="sparsity of the prunable weights (%)", title="sparsity at every step")
     for ax in axes:
         ax.set_xlabel("iteration (optimizer steps)")
         ax.grid(alpha=0.3)
     _figure_legend(fig)
-    fig.suptitle(f"{dataset} / {backbone} / {100 * target:g}% sparsity / init {init}: mean over "
-                 f"seeds, {BAND}")  # fmt: skip
+    title(fig, f"{dataset} / {backbone} / {100 * target:g}% sparsity / init {init}: mean over "
+               f"seeds, {BAND}")  # fmt: skip
     return fig
+
+
+def _sparsity_line(ax, runs: pd.DataFrame, metrics: pd.DataFrame, style: dict, name: str) -> None:
+    """A label's sparsity at every step, from its runs' mask changes; records without them
+    show the sparsity at epoch ends only, as markers (nothing joins them: it moved between)."""
+    steps = [s for s in (sparsity_steps(run) for _, run in runs.iterrows()) if s is not None]
+    if not steps:
+        measured = curve(metrics, "sparsity")
+        ax.plot(measured["iteration"], 100 * measured["mean"], linestyle="none",
+                label=f"{name}, at epoch ends", **style)  # fmt: skip
+        return
+    band = step_band(steps)
+    every = max(1, len(band) // 8)  # a few markers tell apart labels on one schedule
+    ax.plot(band["iteration"], 100 * band["mean"], drawstyle="steps-post", markevery=every,
+            label=name, **style)  # fmt: skip
+    ax.fill_between(band["iteration"], 100 * band["min"], 100 * band["max"], step="post",
+                    color=style["color"], alpha=0.2)  # fmt: skip
 
 
 def _band(ax, points: pd.DataFrame, style: dict, label: str) -> None:

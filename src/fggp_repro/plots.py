@@ -51,6 +51,19 @@ def report_colours(cells: pd.DataFrame) -> dict[str, str]:
     return colours(cells["pruner"], cells.loc[cells["reference"], "pruner"])
 
 
+#: characters of a figure title's line per inch of the figure's width, at its default size
+TITLE_CHARACTERS_PER_INCH = 11
+
+
+def title(fig, text: str) -> None:
+    """The figure's title, each line wrapped to the figure's width: nothing is cut at its
+    edges, however narrow the figure."""
+    import textwrap
+
+    width = int(fig.get_figwidth() * TITLE_CHARACTERS_PER_INCH)
+    fig.suptitle("\n".join(textwrap.fill(line, max(width, 30)) for line in text.splitlines()))
+
+
 def save(fig, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=120)
@@ -130,8 +143,8 @@ def accuracy_figure(cells: pd.DataFrame, colour: dict[str, str]) -> Any:
         axes[row][0].set_ylabel("final test accuracy (%)")
         for ax in axes[row][used.get(dataset, 0) :]:
             ax.axis("off")
-    fig.suptitle("Final test accuracy at each measured target\nmean, error bar ±1 std over the "
-                 "n seeds in the legend (none where n=1)")  # fmt: skip
+    title(fig, "Final test accuracy at each measured target\nmean, error bar ±1 std over the n "
+               "seeds in the legend (none where n=1)")  # fmt: skip
     return fig
 
 
@@ -140,41 +153,64 @@ def plot_critical_difference(
     groups: dict[str, list[list[str]]],
     path: Path,
     colour: dict[str, str] | None = None,
+    ranking: pd.DataFrame | None = None,
 ) -> Any:
     """One critical-difference diagram per dataset, stacked: pruners on a mean-rank axis (1 =
     best, on the left; lower is better); pruners joined by a bar are not significantly
-    different (Nemenyi, at the test's alpha); the CD length is drawn on top. A dataset where
-    the test cannot run gets a line saying so instead of a diagram. Returns the (closed)
-    figure."""
+    different (Nemenyi, at the test's alpha); the CD length is drawn on top. Where the test
+    cannot run, the dataset's mean ranks from `ranking` are drawn without bars, and its title
+    says why. Returns the (closed) figure."""
     plt = pyplot()
+    panels = {d: _rank_panel(d, s, ranking) for d, s in stats.items()}
     if colour is None:
-        colour = colours({p for s in stats.values() if s for p in s["mean_ranks"]})
+        colour = colours({p for panel in panels.values() if panel for p in panel["mean_ranks"]})
     heights = [
-        1.4 + 0.35 * len(s["mean_ranks"]) + 0.1 * len(groups.get(d, [])) if s else 0.6
-        for d, s in stats.items()
+        1.4 + 0.35 * len(panel["mean_ranks"]) + 0.1 * len(groups.get(d, [])) if panel else 0.6
+        for d, panel in panels.items()
     ]
     fig, axes = plt.subplots(
         len(heights), 1, figsize=(8, sum(heights)), squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )  # fmt: skip
-    for ax, (dataset, result) in zip(axes[:, 0], stats.items(), strict=True):
+    for ax, (dataset, panel) in zip(axes[:, 0], panels.items(), strict=True):
         ax.axis("off")
-        if result is None:
-            ax.text(0.5, 0.5, f"{dataset}: too few pruners or settings for the Friedman test",
-                    ha="center", va="center", fontsize=9, transform=ax.transAxes)  # fmt: skip
+        if panel is None:
+            ax.text(0.5, 0.5, f"{dataset}: no ranked cells", ha="center", va="center",
+                    fontsize=9, transform=ax.transAxes)  # fmt: skip
             continue
-        _critical_difference_panel(ax, dataset, result, groups.get(dataset, []), colour)
+        _critical_difference_panel(ax, panel, groups.get(dataset, []), colour)
     fig.tight_layout()
     save(fig, path)
     return fig
 
 
+def _rank_panel(dataset: str, stats: dict | None, ranking: pd.DataFrame | None) -> dict | None:
+    """What a dataset's panel draws: the test's mean ranks and critical difference, or, where
+    the test could not run, the ranking table's mean ranks and no critical difference."""
+    if stats is not None:
+        return {
+            "mean_ranks": stats["mean_ranks"], "cd": stats["critical_difference"],
+            "title": f"{dataset}: mean rank over {stats['settings']} settings, lower is better "
+            f"(Friedman p = {stats['p_value']:.3g}; bars: no significant difference at alpha = "
+            f"{stats['alpha']})",
+        }  # fmt: skip
+    rows = None if ranking is None else ranking[ranking["dataset"] == dataset]
+    if rows is None or rows.empty:
+        return None
+    over = sorted(set(rows["over"]))
+    return {
+        "mean_ranks": dict(zip(rows["pruner"], rows["mean_rank"], strict=True)), "cd": None,
+        "title": f"{dataset}: mean rank over {'/'.join(map(str, over))} setting(s), lower is "
+        "better; no significance test (it needs 3 pruners compared over 2 shared settings)",
+    }  # fmt: skip
+
+
 def _critical_difference_panel(
-    ax, dataset: str, stats: dict, groups: list[list[str]], colour: dict[str, str]
+    ax, panel: dict, groups: list[list[str]], colour: dict[str, str]
 ) -> None:
     """Each pruner's marker sits on its own row, where its line turns to its name: pruners of
     equal mean rank stay visible side by side instead of one marker covering the other."""
-    ranks = stats["mean_ranks"]
+    ranks = panel["mean_ranks"]
     k = len(ranks)
     below = 0.25 * max(len(groups) - 1, 0)  # the names start under the last bar
     ax.set_xlim(0.5, k + 2.2)
@@ -184,9 +220,10 @@ def _critical_difference_panel(
         ax.plot([r, r], [0, 0.15], color="black", linewidth=1)
         ax.text(r, 0.35, str(r), ha="center", fontsize=9)
     ax.text(k + 0.6, 0, "mean rank\n(lower is better)", va="center", fontsize=9)
-    cd = stats["critical_difference"]
-    ax.plot([1, 1 + cd], [1.3, 1.3], color="black", linewidth=2)
-    ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=9)
+    cd = panel["cd"]
+    if cd is not None:
+        ax.plot([1, 1 + cd], [1.3, 1.3], color="black", linewidth=2)
+        ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=9)
     for i, (pruner, rank) in enumerate(sorted(ranks.items(), key=lambda x: x[1])):
         y = -1 - below - i
         z = 2 + k - i  # a shorter drop lies over a longer one at the same rank
@@ -198,9 +235,4 @@ def _critical_difference_panel(
     for j, group in enumerate(groups):
         low, high = min(ranks[g] for g in group), max(ranks[g] for g in group)
         ax.plot([low - 0.05, high + 0.05], [-0.4 - 0.25 * j] * 2, color="black", linewidth=4)
-    ax.set_title(
-        f"{dataset}: mean rank over {stats['settings']} settings, lower is better (Friedman "
-        f"p = {stats['p_value']:.3g}; bars: no significant difference at alpha = "
-        f"{stats['alpha']})",
-        fontsize=9,
-    )
+    ax.set_title(panel["title"], fontsize=9, wrap=True)

@@ -10,8 +10,9 @@ Methods without an initial state (RigL, SET, SNIP, GraSP, SynFlow; init "n/a") a
 initial-state columns of their dataset and backbone with the same cell, and are ranked in each
 like any other method. Reference rows (dense training, the summary's `reference` column) are
 never ranked, whatever their label: each appears only under the settings whose pruned runs it
-matches, as the figure to beat. A pruner's mean rank is taken over the settings where it has a
-completed cell; how many that is stands beside it.
+matches, as the figure to beat. Mean ranks are taken over the settings every ranked pruner of the
+dataset has, so that every mean covers the same settings; a pruner missing from some settings is
+never placed above the others on fewer of them.
 """
 
 from __future__ import annotations
@@ -95,14 +96,33 @@ def ranks(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def ranking_table(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: each pruner's mean rank over the settings it has, the number of those
-    settings, and wins (settings where it has the best mean, shared on ties); sorted by dataset
-    and mean rank. Never a rank across datasets."""
-    table = ranked.groupby(["dataset", "pruner"]).agg(
-        mean_rank=("rank", "mean"), settings=("rank", "size"), wins=("win", "sum")
-    )
-    table = table.reset_index().astype({"settings": int, "wins": int})
-    return table.sort_values(["dataset", "mean_rank", "pruner"]).reset_index(drop=True)
+    """Per dataset: each pruner's mean rank over the settings that every ranked pruner of the
+    dataset has (`over`: how many), the settings it has in all, and its wins there (settings
+    where it has the best mean, shared on ties); sorted by dataset and mean rank. Where the
+    pruners share no setting, each mean is over the pruner's own settings, and pruners with
+    more settings come first. Never a rank across datasets."""
+    tables = []
+    for dataset, rows in ranked.groupby("dataset", sort=True):
+        settings = rows.groupby("pruner")[SETTING_COLUMNS].apply(
+            lambda cells: set(map(tuple, cells.to_numpy()))
+        )
+        common = set.intersection(*settings)
+        keys = rows[SETTING_COLUMNS].apply(tuple, axis=1)
+        shared = rows[keys.isin(common)] if common else rows
+        table = shared.groupby("pruner").agg(mean_rank=("rank", "mean"), over=("rank", "size"))
+        table["settings"] = rows.groupby("pruner")["rank"].size()
+        table["wins"] = rows.groupby("pruner")["win"].sum()
+        table = table.reset_index().assign(dataset=dataset)
+        if common:
+            tables.append(table.sort_values(["mean_rank", "pruner"]))
+        else:
+            order = ["settings", "mean_rank", "pruner"]
+            tables.append(table.sort_values(order, ascending=[False, True, True]))
+    columns = ["dataset", "pruner", "mean_rank", "over", "settings", "wins"]
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(tables)[columns].astype({"over": int, "settings": int, "wins": int})
+    return table.reset_index(drop=True)
 
 
 def significance(ranked: pd.DataFrame, alpha: float = 0.05) -> dict[str, dict | None]:
