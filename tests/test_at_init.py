@@ -127,3 +127,33 @@ def test_synflow_iterative_rounds_reach_the_exact_target_and_keep_signs():
     alive = [m.bool() for m in masks.masks]
     for w, w0, m in zip(masks.weights, original, alive):
         assert torch.equal(w.detach()[m], w0[m])  # surviving weights keep value and sign
+
+
+def test_synflow_prunes_a_little_each_round_on_the_exponential_schedule(monkeypatch):
+    """Round k (of R) scores the network with the survivors of round k - 1: after it, the
+    count over the density base is round(d^(k/R) x base), d the final density (Tanaka et al.
+    2020, Algorithm 1). Pruning everything in the first round (SNIP with SynFlow's score)
+    would score every round after it on the final mask."""
+    from fggp_repro.masks import active_target
+    from fggp_repro.pruners import synflow as synflow_module
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3))
+    masks = MaskSet.from_model(model, keep_first_conv_dense=False)
+    alive_when_scored = []
+    score = synflow_module.synflow_scores
+
+    def counting(clone, weights, input_shape):
+        alive_when_scored.append(sum(int(w.count_nonzero()) for w in weights))
+        return score(clone, weights, input_shape)
+
+    monkeypatch.setattr(synflow_module, "synflow_scores", counting)
+    rounds, density = 5, 0.1
+    batch = [(torch.zeros(2, 6), torch.zeros(2))]
+    SynFlow(masks, rounds=rounds, target_density=density, total_iterations=1).at_init(
+        model, iter(batch)
+    )
+    expected = [masks.numel] + [active_target(density ** (k / rounds), masks.numel, masks.numel)
+                                for k in range(1, rounds)]  # fmt: skip
+    assert alive_when_scored == expected  # 84, 53, 33, 21, 13 of 84
+    assert masks.active_count == active_target(density, masks.numel, masks.numel)

@@ -167,80 +167,36 @@ def test_failed_jobs_are_summarised_from_disk_under_joblib(tmp_path):
     assert "TrainingDiverged" in failed_line
 
 
-BAD_INPUT = {
-    "unknown backbone": ["backbone=vgg99"],
-    "unknown pruner": ["pruner=magic"],
-    "sparsity above 1": ["sparsity=1.5"],
-    "sparsity zero": ["sparsity=0"],
-    "sparse50 below 50%": ["init=sparse50", "sparsity=0.3"],
-    "cifar10 missing offline": ["data=cifar10", "data.root=nowhere"],
-    "demo on cifar10 missing offline": ["data=cifar10", "data.root=nowhere", "pruner=gmp"],
-    "mistyped key": ["train.epochz=3"],
-    "plus-added unknown key": ["+trian.epochs=2"],
-    "wrong type": ["pruner.rate=high"],
-    "unknown choice of a backbone option": ["backbone.conv_init=fan_out_in"],
-    "unknown init": ["init=sparse90"],
-    "negative lr": ["optim.lr=-1"],
-    "negative eval_every": ["train.eval_every=-1"],
-    "zero batch size": ["train.batch_size=0"],
-    "label smoothing 1": ["optim.label_smoothing=1"],
-    "device banana": ["train.device=banana"],
-    "cuda without a gpu": ["train.device=cuda"],
-    "pruning window too short": ["pruner=gmp", "schedule.interval=100000"],
-    "rigl that never updates": ["pruner=rigl", "schedule.interval=100000"],
-    "non-finite lr": ["optim.lr=inf"],
-    "batch larger than the data": ["pruner=dense", "train.batch_size=100000"],
-    "unwritable run dir": ["hydra.run.dir=/proc/forbidden"],
-    "unwritable run dir with an interpolation": ["hydra.run.dir=/proc/forbidden/${now:%H}"],
-    "w&b online without a login": ["logger=wandb", "logger.mode=online"],
-    "sweep with one bad value": ["--multirun", "sparsity=0.9,1.2"],
-    "sweep with one bad combination": ["--multirun", "init=dense,sparse50", "sparsity=0.3"],
-    "sweep with a non-integer seed": ["--multirun", "seed=1,abc"],
-    "sweep with a pruner that has no init": ["--multirun", "pruner=gmp,rigl", "init=sparse50"],
-    "sweep with a key its pruner lacks": [
-        "--multirun",
-        "pruner=gmp",
-        "pruner.rate=0.5",
-        "seed=1,2",
-    ],
-    "sweep setting a key the default pruner lacks": [
-        "--multirun",
-        "pruner=rigl,granet",
-        "pruner.end_fraction=0.5",
-    ],
-}
+def bad_input_table() -> dict[str, tuple[list[str], str]]:
+    """docs/bad-input.md's table: mistake -> (arguments, what the one line says)."""
+    rows = {}
+    text = (REPO / "docs" / "bad-input.md").read_text()
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].startswith("`"):
+            continue
+        mistake, arguments, says = cells
+        rows[mistake] = (arguments.strip("`").split(), says.strip("`"))
+    return rows
 
 
-# what the line must say, where a refusal has more to say than "bad value"
-SAYS = {
-    "sweep with a pruner that has no init": "pruner=rigl has no initial-state axis",
-    "plus-added unknown key": "did you mean train.epochs",
-    "mistyped key": "did you mean train.epochs",
-    "pruning window too short": "schedule.interval",
-    "rigl that never updates": "pruner=rigl: its mask would never change",
-    "non-finite lr": "optim.lr must be a finite number, got inf",
-    "batch larger than the data": "train.batch_size=100000 is larger than the 256",
-    "negative lr": "optim.lr must be > 0",
-    "wrong type": "pruner.rate: Value 'high' of type 'str' could not be converted to Float",
-    "unknown choice of a backbone option": "backbone.conv_init: Invalid value 'fan_out_in', "
-    "expected one of [fan_in, fan_out]",
-    "w&b online without a login": "logger=wandb",
-    "unwritable run dir with an interpolation": "hydra.run.dir=/proc/forbidden/${now:%H}: ",
-    "sweep with a key its pruner lacks": "unknown key 'pruner.rate'",
-    "sweep setting a key the default pruner lacks": "write pruner.end_fraction=choice(0.5)",
-}
+BAD_INPUT = bad_input_table()
+#: refused inside Hydra's app (a sweep, or a check that needs the network): a process of its own
+IN_A_PROCESS = ("--multirun", "sparsity=0.9999")
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkeypatch, capsys):
-    if case.startswith("cuda") and torch.cuda.is_available():
+    arguments, says = BAD_INPUT[case]
+    if "train.device=cuda" in arguments and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    if case.startswith("w&b"):  # whatever W&B login the developer's machine has
+    if "logger=wandb" in arguments:  # whatever W&B login the developer's machine has
         monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
         monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    base = ["experiment=demo", "train.progress=false"] if "cifar10" in case else FAST
-    args = [*base, *BAD_INPUT[case], f"output_root={tmp_path}/out"]
-    if "--multirun" in args:  # refused by the sweeper, inside Hydra's app: a process of its own
+    own_data = any(a.startswith("data=") for a in arguments)
+    base = [a for a in FAST if not (own_data and a.startswith("data."))]
+    args = [*base, *arguments, f"output_root={tmp_path}/out"]
+    if any(a in IN_A_PROCESS or a.endswith(IN_A_PROCESS[1]) for a in arguments):
         result = run_cli(*args, cwd=tmp_path)
         code, out, err = result.returncode, result.stdout, result.stderr
     else:  # refused before Hydra starts: the same main(), in this process (no start-up cost)
@@ -252,10 +208,14 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkey
     lines = err.strip().splitlines()
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("fggp-repro: error: "), err
-    assert SAYS.get(case, "") in lines[0]
+    assert says in lines[0]
     assert "full_key" not in lines[0] and "reference_type" not in lines[0]  # OmegaConf's internals
     assert "Traceback" not in out + err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_bad_input_table_covers_every_kind_the_tool_refuses():
+    assert len(BAD_INPUT) >= 38 and all(says for _, says in BAD_INPUT.values())
 
 
 def test_an_interpolated_run_dir_is_checked_up_to_the_directory_it_is_made_in(tmp_path):
@@ -406,3 +366,74 @@ def test_table_skips_corrupt_records_and_summarises_the_rest(fggp_run, tmp_path,
     assert "fggp" in out and "sparse50" in out and "(n=1)" in out and "+- 0.00" not in out
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert bad.read_text() == "not json"
+
+
+def test_a_dry_run_without_multirun_plans_its_one_run_and_never_trains(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["fggp-repro", *FAST, "hydra.sweeper.dry_run=true",
+                                      f"output_root={tmp_path}/out"])  # fmt: skip
+    cli.main()
+    out = capsys.readouterr().out
+    assert "1 run(s): 1 missing; 1 would run" in out and "add --multirun" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_completed_run_whose_metrics_were_deleted_is_kept_and_the_file_named(
+    fggp_run, tmp_path, monkeypatch, capsys
+):
+    from fggp_repro.compose import compose_job, describe_error
+    from fggp_repro.plan import plan_jobs
+    from fggp_repro.sweep import print_plan
+
+    root, args = fggp_run
+    copy = tmp_path / "runs"
+    shutil.copytree(root, copy)
+    [record] = record_files(copy)
+    (record.parent / "metrics.jsonl").unlink()
+    args = [*[a for a in args if not a.startswith("output_root=")], f"output_root={copy}"]
+    monkeypatch.setattr(sys, "argv", ["fggp-repro", *args])
+    cli.main()  # the rerun: kept, not retrained, and the missing file named
+    out = capsys.readouterr().out
+    assert "already completed" in out and "metrics.jsonl is missing" in out
+    jobs, _ = plan_jobs([args], compose_job, describe_error, check_environment=False)
+    print_plan(jobs, {})
+    assert "completed, but its metrics.jsonl missing" in capsys.readouterr().out
+    table_main([str(copy), "--out", str(tmp_path / "tables")])
+    err = capsys.readouterr().err
+    assert f"{record.parent}: its metrics.jsonl is missing: no training curves for it" in err
+
+
+def test_the_table_takes_one_runs_record_and_refuses_other_files(fggp_run, tmp_path, capsys):
+    root, _ = fggp_run
+    [record] = record_files(root)
+    table_main([str(record)])
+    assert "| fggp |" in capsys.readouterr().out
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        table_main([str(tmp_path / "notes.txt")])
+    assert exit_info.value.code == 2
+    assert "notes.txt is a file: give the folder that holds the runs" in capsys.readouterr().err
+
+
+def test_a_launcher_that_fails_to_start_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from fggp_repro.sweep import run_planned_sweep
+
+    class Refusing:
+        def launch(self, job_overrides, initial_job_idx):
+            (tmp_path / "out").mkdir()  # as Hydra's launchers make the sweep's folder first
+            raise ValueError("n_jobs == 0 in Parallel has no meaning")
+
+    sweeper = SimpleNamespace(
+        hydra_context=SimpleNamespace(config_loader=None), grid=[], dry_run=False,
+        epoch_seconds={}, launcher=Refusing(),
+        config=SimpleNamespace(hydra=SimpleNamespace(sweep=SimpleNamespace(dir=tmp_path / "out"))),
+    )  # fmt: skip
+    code = run_planned_sweep(sweeper, [*FAST, "seed=1,2", f"output_root={tmp_path}/out"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "the launcher could not run the jobs: ValueError: n_jobs == 0" in err[0]
+    assert list(tmp_path.iterdir()) == []

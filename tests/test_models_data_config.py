@@ -210,6 +210,20 @@ def test_missing_cifar10_offline_is_a_data_error(tmp_path):
         spec("data=cifar100", f"data.root={tmp_path}").data.options.ensure_available()
 
 
+def test_a_damaged_cifar_folder_or_a_root_that_is_a_file_says_so_in_this_tools_keys(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ("data_batch_1", "test_batch", "batches.meta"):
+        (folder / name).write_text("garbage")
+    with pytest.raises(DataError) as damaged:
+        load_cifar10(str(tmp_path), download=False)
+    assert "damaged or incomplete" in str(damaged.value)
+    assert "data.download=true" in str(damaged.value) and "download=True" not in str(damaged.value)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DataError, match="a-file is a file, not a folder: set data.root="):
+        load_cifar10(str(tmp_path / "a-file"), download=False)
+
+
 def test_cifar100_loads_offline_from_torchvisions_files_with_its_own_normalisation(
     tmp_path, monkeypatch
 ):
@@ -294,3 +308,27 @@ def test_typed_configs_reject_bad_overrides():
         compose("train.epochz=3")
     with pytest.raises((ConfigCompositionException, ValidationError)):
         compose("init=sparse90")
+
+
+def test_the_augmentation_flips_half_the_images_and_crops_at_every_offset():
+    """random_crop_flip against torch.flip and the padded image: each output is the image's
+    crop at one of the 9 x 9 offsets, mirrored for about half of them (as torchvision's
+    RandomHorizontalFlip(0.5) after RandomCrop(32, padding=4))."""
+    from fggp_repro.data import random_crop_flip
+
+    generator = torch.Generator().manual_seed(0)
+    n = 2000
+    images = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=generator)
+    out = random_crop_flip(images, torch.Generator().manual_seed(1), padding=4)
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    windows = padded.unfold(2, 8, 1).unfold(3, 8, 1)  # (n, 1, 9, 9, 8, 8): every crop
+    offsets, flipped = [], 0
+    for i in range(n):
+        as_is = (windows[i, 0] == out[i, 0]).flatten(2).all(-1)
+        mirrored = (windows[i, 0].flip(-1) == out[i, 0]).flatten(2).all(-1)
+        found = as_is.nonzero().tolist() or mirrored.nonzero().tolist()
+        assert found, i  # a crop of the padded image, mirrored or not
+        flipped += not as_is.any()
+        offsets.append(tuple(found[0]))
+    assert 900 <= flipped <= 1100  # p = 0.5: 1000 +- 4.5 standard deviations
+    assert len(set(offsets)) == 81  # every offset of 0..8 in each direction occurs

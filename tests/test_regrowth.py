@@ -105,6 +105,26 @@ def test_granet_prunes_on_its_own_window_then_regenerates():
     assert masks.active_count == 20 == int(masks.flat_mask().sum())
 
 
+def test_granet_holds_back_pruning_and_regeneration_until_its_start():
+    """start_iteration 50, interval 10: GraNet's code neither prunes nor regrows before step 50
+    (its init_prune_epoch); it acts after the 50th completed step, and every 10th after it."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(10, 10, bias=False)
+    masks = MaskSet([("w", layer.weight)])
+    layer.weight.grad = torch.rand(10, 10)
+    granet = GraNet(masks, target_density=0.2, total_iterations=200, interval=10,
+                    start_iteration=50, end_fraction=0.5)  # fmt: skip
+    before = masks.flat_mask().clone()
+    for t in range(49):
+        assert not granet.acts_at(t), t
+        granet.after_step(t)
+        assert torch.equal(masks.flat_mask(), before), t
+    assert granet.acts_at(49)  # the schedule starts at density 1 there: the first cut is at 60
+    for t in range(49, 60):
+        granet.after_step(t)
+    assert masks.active_count < masks.numel
+
+
 def test_rigl_starts_at_erk_final_density_and_keeps_it():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(20, 30), torch.nn.Linear(30, 10))

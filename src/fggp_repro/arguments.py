@@ -62,9 +62,15 @@ LAUNCHER_PLUGINS = {
 
 
 def check_launcher(overrides: list[str]) -> None:
-    """A launcher whose Hydra plugin is not installed: say which extra installs it."""
+    """A launcher whose Hydra plugin is not installed: say which extra installs it. A joblib
+    launcher asked for no job at all (n_jobs=0, which joblib cannot run)."""
     for arg in overrides:
         key, _, value = arg.partition("=")
+        if key.lstrip("+") == "hydra.launcher.n_jobs" and value.strip() in ("0", "0.0"):
+            raise UserError(
+                f"{arg} runs no job at a time: give how many jobs run in parallel (k >= 1; "
+                "-1 for one per core)"
+            )
         if key.lstrip("+") == "hydra/launcher" and value in LAUNCHER_PLUGINS:
             module, extra = LAUNCHER_PLUGINS[value]
             try:

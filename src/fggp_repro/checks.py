@@ -85,10 +85,12 @@ def validate(spec: RunSpec) -> None:
             "which its record reports as init: n/a"
         )
     start = INITIAL_DENSITY[spec.init]
-    if traits.uses_target and traits.uses_initial_state and 1.0 - spec.sparsity > start:
+    if traits.uses_target and traits.uses_initial_state and 1.0 - spec.sparsity >= start:
+        what = "cannot be reached by" if 1.0 - spec.sparsity > start else "leaves nothing for"
         raise ConfigError(
             f"init={spec.init.value} starts at density {start}, so the target sparsity "
-            f"{spec.sparsity} (density {1 - spec.sparsity:.4g}) cannot be reached by pruning"
+            f"{spec.sparsity} (density {1 - spec.sparsity:.4g}) {what} pruning: choose a "
+            f"sparsity above {1 - start:g}"
         )
     try:
         pruner.check_settings(spec.pruner.options, spec.schedule, total_iterations(spec))

@@ -46,13 +46,15 @@ log = logging.getLogger(PROG)
 register()
 
 
-def preflight(argv: list[str]) -> tuple[bool, bool]:
+def preflight(argv: list[str]) -> tuple[bool, Path | None]:
     """Check the command line before Hydra starts. A single run is composed, validated and
-    checked against its environment and directory. Returns whether there is anything to start
-    (not when the run is already completed) and whether its output_root exists already (a
-    refusal inside the app removes only what this command created). A sweep's jobs are checked
-    by the planned sweeper."""
+    checked against its environment and directory (or, with hydra.sweeper.dry_run=true, only
+    planned). Returns whether there is anything to start (not when the run is already completed)
+    and the outermost folder of its output_root this command would create (a refusal inside
+    the app removes only what this command created). A sweep's jobs are checked by the planned
+    sweeper."""
     from fggp_repro.plan import check_writable_directory, plan_jobs
+    from fggp_repro.records import first_missing
 
     overrides, dirs = overrides_in(argv), config_dirs(argv)
     check_arguments(overrides, dirs)
@@ -62,22 +64,76 @@ def preflight(argv: list[str]) -> tuple[bool, bool]:
         if key in ("hydra.run.dir", "hydra.sweep.dir") and (made_in := fixed_directory(value)):
             check_writable_directory(Path(made_in), key, value)
     if any(arg.split("=")[0] in INFO_FLAGS for arg in argv):
-        return True, True
+        return True, None
     if any(arg in MULTIRUN_FLAGS for arg in argv):
         check_sweep_base(overrides, dirs)
-        return True, True
+        return True, None
+    dry_run = single_run_dry_run(overrides)
     jobs, problems = plan_jobs(
-        [overrides],
+        [[o for o in overrides if not o.lstrip("+").startswith("hydra.sweeper.")]],
         functools.partial(compose_job, config_dirs=dirs),
         functools.partial(describe_error, config_dirs=dirs),
+        check_environment=not dry_run,
     )
     if problems:
         raise UserError(problems[0])
     job = jobs[0]
+    if dry_run:
+        from fggp_repro.sweep import print_plan
+
+        print_plan(jobs, epoch_seconds_in(overrides))
+        print("(the plan of this one run: add --multirun for a preset's whole sweep grid)")
+        return False, None
     if not job.needs_run:
-        print(f"{PROG}: already completed: {job.run_dir} (skip_completed=false reruns it)")
-        return False, True
-    return True, Path(job.spec.output_root).exists()
+        print(f"{PROG}: already completed: {job.run_dir} (skip_completed=false reruns it)"
+              f"{missing_text(job.run_dir)}")  # fmt: skip
+        return False, None
+    return True, first_missing(Path(job.spec.output_root))
+
+
+def single_run_dry_run(overrides: list[str]) -> bool:
+    """Whether a command without --multirun asks for the plan (hydra.sweeper.dry_run=true);
+    the sweeper's other settings act on a sweep only, so here they are refused."""
+    dry_run = False
+    for arg in overrides:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key == "hydra.sweeper.dry_run":
+            dry_run = value.strip().lower() in ("true", "1", "yes")
+        elif key.startswith("hydra.sweeper.") and not key.startswith("hydra.sweeper.epoch_seconds"):
+            raise UserError(
+                f"{arg} sets the sweeper of --multirun sweeps, and this command runs one "
+                "configuration: add --multirun"
+            )
+    return dry_run
+
+
+def epoch_seconds_in(overrides: list[str]) -> dict[str, float | None]:
+    """`hydra.sweeper.epoch_seconds.<backbone>=<s>` settings, for a single run's plan, over the
+    shipped backbones' keys as the sweeper has them."""
+    from hydra_plugins.fggp_repro_sweeper import shipped_backbones
+
+    typed = shipped_backbones()
+    for arg in overrides:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key.startswith("hydra.sweeper.epoch_seconds."):
+            try:
+                typed[key.rpartition(".")[2]] = float(value)
+            except ValueError:
+                raise UserError(f"{arg}: seconds per epoch must be a number") from None
+    return typed
+
+
+def missing_text(run_dir: Path) -> str:
+    """`; its metrics.jsonl is missing ...` where a completed run lacks a file it wrote."""
+    from fggp_repro.records import missing_files
+
+    missing = missing_files(run_dir)
+    if not missing:
+        return ""
+    return (
+        f"; its {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing "
+        "(deleted since it completed): its figures lack them until it is rerun"
+    )
 
 
 def fixed_directory(value: str) -> str:
@@ -117,7 +173,7 @@ def check_sweep_base(overrides: list[str], dirs: list[Path]) -> None:
         raise UserError(message) from None
 
 
-def run_task(cfg: DictConfig, output_root_existed: bool = True) -> None:
+def run_task(cfg: DictConfig, created: Path | None = None) -> None:
     """Hydra's task: one job of a run or a sweep, from its composed config."""
     from fggp_repro.experiment import RunFailed, run_experiment
     from fggp_repro.stopping import Preempted, StopRequest
@@ -132,8 +188,7 @@ def run_task(cfg: DictConfig, output_root_existed: bool = True) -> None:
             _exit_preempted(preempted.signum, stop.previous.get(preempted.signum), output_dir)
         except (UserError, RunFailed) as error:
             if isinstance(error, UserError):
-                root = Path(cfg.output_root)
-                _remove_hydra_leftovers(output_dir, root, remove_root=not output_root_existed)
+                _remove_hydra_leftovers(output_dir, Path(cfg.output_root), created)
             message = f"{PROG}: error: {error}"
             if not multirun:
                 print(message, file=sys.stderr)
@@ -141,11 +196,9 @@ def run_task(cfg: DictConfig, output_root_existed: bool = True) -> None:
             log.error(message)
 
 
-def hydra_app(output_root_existed: bool = True) -> None:
+def hydra_app(created: Path | None = None) -> None:
     """Run Hydra (one job, or a sweep) with `run_task` as its task function."""
-    task = functools.update_wrapper(
-        functools.partial(run_task, output_root_existed=output_root_existed), run_task
-    )
+    task = functools.update_wrapper(functools.partial(run_task, created=created), run_task)
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task)()
 
 
@@ -163,10 +216,12 @@ def _exit_preempted(signum: int, previous: Any, output_dir: Path) -> None:
     sys.exit(128 + signum)
 
 
-def _remove_hydra_leftovers(output_dir: Path, output_root: Path, remove_root: bool) -> None:
+def _remove_hydra_leftovers(output_dir: Path, output_root: Path, created: Path | None) -> None:
     """A run refused before training leaves nothing behind: drop what Hydra created for it
     (.hydra/, its log) and the then-empty directories, never a directory holding other files;
-    output_root too if this command created it."""
+    up to the outermost folder this command created (`created`), else to output_root."""
+    from fggp_repro.records import remove_empty_directories
+
     if not output_dir.is_dir() or (output_dir / "result.json").exists():
         return
     root_logger = logging.getLogger()
@@ -184,8 +239,8 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path, remove_root: bo
     while directory != root and root in directory.parents and not any(directory.iterdir()):
         directory.rmdir()
         directory = directory.parent
-    if directory == root and remove_root and not any(root.iterdir()):
-        root.rmdir()
+    if created is not None and directory == root:
+        remove_empty_directories(root, created)
 
 
 def pruner_descriptions(dirs: list[Path]) -> dict[str, str]:
@@ -213,9 +268,9 @@ def main() -> None:
             print(f"{name:<{width}}  {description}")
         return
     try:
-        needs_run, output_root_existed = preflight(argv)
+        needs_run, created = preflight(argv)
         if needs_run:
-            hydra_app(output_root_existed)
+            hydra_app(created)
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -217,8 +217,20 @@ def describe_error(
     text = one_line(str(error))
     if text.startswith("Could not override '"):
         return unknown_key_hint(text.split("'")[1], overrides, config_dirs)
+    if "NoViableAlt" in text or "no viable alternative" in text:
+        return text + " " + quoting_hint(text, overrides)
     cause = error.__cause__
     return text + (f" ({one_line(str(cause))})" if cause else "")
+
+
+def quoting_hint(text: str, overrides: Sequence[str]) -> str:
+    """How to write a value Hydra's override grammar cannot read bare (a letter outside ASCII,
+    a bracket, a quote): in quotes, as the shell passes them."""
+    culprit = next((o for o in overrides if o in text), None)
+    if culprit is None:
+        return "(quote a value with other characters: 'key=\"value\"')"
+    key, _, value = culprit.partition("=")
+    return f"(quote the value, as the shell passes it: '{key}=\"{value}\"')"
 
 
 def one_line(message: str) -> str:

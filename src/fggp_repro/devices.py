@@ -50,6 +50,24 @@ def take_slot(gpus: int, pool_dir: Path) -> GpuLease:
             slot += 1
 
 
+def check_available(name: str, compile_mode: str = "auto") -> None:
+    """ValueError (one line) where `train.device` names a GPU this machine lacks, or
+    `train.compile=cuda_graph` a device that is not a GPU."""
+    device = planned_device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device={name} but CUDA is not available here")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(
+                f"train.device={name} but this machine has {torch.cuda.device_count()} GPU(s)"
+            )
+    if compile_mode == "cuda_graph" and device.type != "cuda":
+        raise ValueError(
+            f"train.compile=cuda_graph captures CUDA graphs, and this run trains on {device}: "
+            "use train.compile=auto (eager on a CPU) or a CUDA train.device"
+        )
+
+
 def planned_device(name: str) -> torch.device:
     """The kind of device `train.device` will train on here, without taking a pool slot."""
     if name != "auto":

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from fggp_repro.checkpoint import load_latest, save_checkpoint, to_bytes
 from fggp_repro.checks import total_iterations, validate
 from fggp_repro.data import load_data
-from fggp_repro.devices import choose_device, planned_device
+from fggp_repro.devices import check_available, choose_device
 from fggp_repro.errors import ConfigError, UserError
 from fggp_repro.flops import layer_forward_flops, network_flops, training_flops
 from fggp_repro.identity import run_id, run_subdir, setting_id
@@ -31,14 +31,16 @@ from fggp_repro.pruners import build_pruner
 from fggp_repro.records import (
     CHECKPOINT_DIRECTORY,
     METRICS_FILE,
+    MODEL_FILE,
     RESULT_FILE,
     environment,
     exclusive,
     existing_record,
+    missing_files,
     write_atomic,
     write_json_atomic,
 )  # fmt: skip
-from fggp_repro.spec import INITIAL_DENSITY, CompileMode, RunSpec
+from fggp_repro.spec import INITIAL_DENSITY, RunSpec
 from fggp_repro.steps import FastPathFailed, step_path_for
 from fggp_repro.stopping import Preempted, StopRequest
 from fggp_repro.train_state import TrainState
@@ -47,7 +49,6 @@ from fggp_repro.trainer import TrainOutcome, epoch_line, run, set_determinism
 log = logging.getLogger(__name__)
 
 RUNNING_METRICS_FILE = "metrics.running.jsonl"  # renamed to METRICS_FILE when the run completes
-MODEL_FILE = "model.pt"
 
 
 class RunFailed(Exception):
@@ -72,6 +73,8 @@ def run_experiment(
     previous = existing_record(result_path, run_id(spec), spec.skip_completed)
     if spec.skip_completed and previous is not None and previous.get("status") == "completed":
         log.info("already completed, kept: %s (skip_completed=false reruns)", result_path)
+        for name in missing_files(output_dir, previous):
+            log.warning("%s of this completed run is missing: %s", name, output_dir / name)
         return previous
     check_device(spec)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -97,19 +100,10 @@ def run_experiment(
 
 def check_device(spec: RunSpec) -> None:
     """A device this machine lacks is refused before anything is written."""
-    device = planned_device(spec.train.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device={spec.train.device} but CUDA is not available here")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise UserError(
-            f"train.device={spec.train.device} but this machine has "
-            f"{torch.cuda.device_count()} GPU(s) (cuda:0 ...)"
-        )
-    if spec.train.compile is CompileMode.cuda_graph and device.type != "cuda":
-        raise UserError(
-            f"train.compile=cuda_graph captures CUDA graphs, and this run trains on {device}: "
-            "use train.compile=auto (eager on a CPU) or a CUDA train.device"
-        )
+    try:
+        check_available(spec.train.device, spec.train.compile.value)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def _train(

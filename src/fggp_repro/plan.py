@@ -169,18 +169,9 @@ def check_logger(spec: RunSpec) -> None:
 
 
 def check_device(spec: RunSpec) -> None:
-    name = spec.train.device
-    if not name.startswith("cuda"):
-        return
-    import torch
+    from fggp_repro.experiment import check_device as check
 
-    if not torch.cuda.is_available():
-        raise UserError(f"train.device={name} but CUDA is not available here")
-    index = int(name.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        raise UserError(
-            f"train.device={name} but this machine has {torch.cuda.device_count()} GPU(s)"
-        )
+    check(spec)
 
 
 def _sweep_value(value: Any) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"  # one row per epoch, beside the record
+MODEL_FILE = "model.pt"  # the final weights and masks, where checkpoint.save_model
 CHECKPOINT_DIRECTORY = "checkpoints"
 
 
@@ -73,6 +74,25 @@ def nearest_existing(path: Path) -> Path:
     return next(p for p in [path, *path.parents] if p.exists())
 
 
+def first_missing(path: Path) -> Path | None:
+    """The outermost directory of `path` that does not exist yet (what creating `path` would
+    create first); None when it exists."""
+    path = path.absolute()
+    missing = [p for p in [path, *path.parents] if not p.exists()]
+    return missing[-1] if missing else None
+
+
+def remove_empty_directories(directory: Path, top: Path) -> None:
+    """`directory` and its parents up to `top` (included), as long as each is an empty
+    directory: what a refused command made and left empty goes, nothing else."""
+    directory, top = directory.absolute(), top.absolute()
+    while directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        if directory == top or top not in directory.parents:
+            return
+        directory = directory.parent
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
     write_atomic(path, [text.encode()])
@@ -101,6 +121,20 @@ def read_record(path: Path) -> dict[str, Any]:
     if not isinstance(record, dict) or "status" not in record:
         raise ResultsError(f"{path} is not a fggp-repro result record")
     return record
+
+
+def missing_files(run_dir: Path, record: dict[str, Any] | None = None) -> list[str]:
+    """The files a completed run wrote beside its record that are gone: its metrics, and its
+    model where its config saved one. None for a run that did not complete."""
+    try:
+        record = record if record is not None else read_record(Path(run_dir) / RESULT_FILE)
+    except ResultsError:
+        return []
+    if record.get("status") != "completed":
+        return []
+    checkpoint = (record.get("config") or {}).get("checkpoint") or {}
+    expected = [METRICS_FILE, *([MODEL_FILE] if checkpoint.get("save_model", False) else [])]
+    return [name for name in expected if not (Path(run_dir) / name).is_file()]
 
 
 def existing_record(path: Path, run_id: str, skip_completed: bool = True) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fggp_repro.compose import describe_error, job_composer
 from fggp_repro.plan import Job, expand, plan_jobs, summarize
+from fggp_repro.records import first_missing, remove_empty_directories
 
 log = logging.getLogger("fggp-repro")
 PROG = "fggp-repro"
@@ -46,9 +47,20 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
     log.info("sweep of %d run(s): %d to run, %d already completed", len(jobs), len(todo), done)
     if todo:
         prepare_loggers(todo)
-        sweeper.launcher.launch([job.overrides for job in todo], initial_job_idx=0)
+        root = Path(sweeper.config.hydra.sweep.dir)
+        created = first_missing(root)
+        try:
+            sweeper.launcher.launch([job.overrides for job in todo], initial_job_idx=0)
+        except Exception as error:  # the launcher itself (its settings, its cluster): one line
+            if created is not None:
+                remove_empty_directories(root, created)
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            return _refuse([f"the launcher could not run the jobs: {type(error).__name__}: "
+                            f"{first} (check the hydra.launcher.* settings)"])  # fmt: skip
     lines, ok = summarize(jobs)
     print("\n".join(lines), file=sys.stderr if not ok else sys.stdout)
+    for line in missing_lines(jobs):
+        log.warning(line)
     write_tables(Path(sweeper.config.hydra.sweep.dir))
     return 0 if ok else 1
 
@@ -73,18 +85,57 @@ def write_tables(root: Path) -> None:
     print(significance_line(result["stats"]))
 
 
+def missing_lines(jobs: list[Job]) -> list[str]:
+    """A line per completed run whose metrics or model file was deleted since: it is kept, not
+    rerun, and the figures lack what the file held."""
+    from fggp_repro.records import missing_files
+
+    return [
+        f"completed, but its {' and '.join(missing)} missing: {job.run_dir} (its figures lack "
+        "them; skip_completed=false reruns it)"
+        for job in jobs
+        if job.status == "completed" and (missing := missing_files(job.run_dir))
+    ]
+
+
 def print_plan(jobs: list[Job], epoch_seconds: dict[str, float | None]) -> None:
-    """Every job with its status and directory, the counts, and the time the missing ones need."""
+    """Every job with its status and directory, the counts, and the time the missing ones need;
+    completed runs with a file gone, and data that are not here, named."""
     for job in jobs:
         state = "completed" if not job.needs_run else job.status
         print(f"{state:<11} {job.run_dir}  [{' '.join(job.overrides)}]")
+    for line in missing_lines(jobs):
+        print(line)
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
     todo = [job for job in jobs if job.needs_run]
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     print(f"{len(jobs)} run(s): {summary}; {len(todo)} would run")
+    for line in missing_data(todo):
+        print(line)
     print_estimate(todo, epoch_seconds)
+
+
+def missing_data(todo: list[Job]) -> list[str]:
+    """A line per dataset the runs to do need and this machine lacks (nothing downloaded)."""
+    import dataclasses
+
+    from fggp_repro.errors import DataError
+
+    lines, seen = [], set()
+    for job in todo:
+        options = job.spec.data.options
+        if repr(options) in seen:
+            continue
+        seen.add(repr(options))
+        if any(f.name == "download" for f in dataclasses.fields(options)):
+            options = dataclasses.replace(options, download=False)
+        try:
+            options.ensure_available()
+        except DataError as error:
+            lines.append(f"data missing here: {error}")
+    return lines
 
 
 def print_estimate(todo: list[Job], typed: dict[str, float | None]) -> None:

@@ -65,6 +65,9 @@ def load_cifar(
     missing copy offline is a one-line DataError saying where to put it."""
     label = dataset.replace("CIFAR", "CIFAR-")
     folder = root / FOLDERS[dataset]
+    for path in (root, folder):
+        if path.exists() and not path.is_dir():
+            raise DataError(f"{path} is a file, not a folder: set data.root=<a folder>")
     if not download and not folder.is_dir():
         raise DataError(
             f"{label} not found: expected {folder.resolve()}/ (unpack {ARCHIVES[dataset]} there, "
@@ -81,6 +84,12 @@ def load_cifar(
         test = loader(str(root), train=False, download=download)
     except (OSError, RuntimeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "download=True" in reason:  # torchvision's words for a failed checksum
+            raise DataError(
+                f"{label} in {folder.resolve()}/ is damaged or incomplete (its files fail "
+                f"torchvision's checksums): unpack {ARCHIVES[dataset]} there again, or remove "
+                "the folder and add data.download=true"
+            ) from None
         raise DataError(f"{label} could not be loaded from {root.resolve()}: {reason}") from None
 
     def as_tensors(split: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,8 +1,9 @@
 """GraNet (Liu et al., NeurIPS 2021, "Sparse Training via Boosting Pruning Plasticity with
 Neuroregeneration").
 
-Every `interval` completed steps: first, inside its own pruning window (default epochs 0-80 of
-160, `end_fraction` 0.5), GMP's cubic global magnitude pruning; then, for the whole of training,
+Every `interval` completed steps from `start_iteration` on: first, inside its own pruning window
+(default epochs 0-80 of 160, `end_fraction` 0.5), GMP's cubic global magnitude pruning; then, for
+the whole of training,
 zero-cost neuroregeneration: in each layer drop ceil(rate x nnz) smallest-|w| active weights and
 regrow as many at the largest dense |grad| among inactive positions, new weights starting at zero.
 The rate cosine-decays from `initial_rate` (0.5) to `final_rate` (0.005) over all of training,
@@ -57,7 +58,10 @@ class GraNet(GradualPruner):
         """GraNet reads the gradient after the optimizer step (see after_step)."""
 
     def acts_at(self, iteration: int) -> bool:
-        return (iteration + 1) % self.schedule.interval == 0
+        """Every `interval` completed steps once `start_iteration` steps are done: GraNet's code
+        holds back both pruning and regeneration until its `init_prune_epoch`."""
+        completed = iteration + 1
+        return completed >= self.schedule.start and completed % self.schedule.interval == 0
 
     def after_step(self, iteration: int) -> None:
         if not self.acts_at(iteration):
