@@ -43,18 +43,18 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from fggp_repro.checkpoint import save_checkpoint  # noqa: E402
-from fggp_repro.data import train_batches  # noqa: E402
+from fggp_repro.cli.estimate import slug  # noqa: E402
 from fggp_repro.datasets.synthetic import make_synthetic  # noqa: E402
-from fggp_repro.estimate import slug  # noqa: E402
-from fggp_repro.masks import MaskSet  # noqa: E402
+from fggp_repro.foundations.spec import CompileMode, OptimSpec, PluginSpec, ScheduleSpec, TrainSpec  # noqa: E402
 from fggp_repro.models import build_backbone  # noqa: E402
 from fggp_repro.pruners import Dense, build_pruner  # noqa: E402
-from fggp_repro.records import device_name  # noqa: E402
-from fggp_repro.spec import CompileMode, OptimSpec, PluginSpec, ScheduleSpec, TrainSpec  # noqa: E402
-from fggp_repro.steps import step_path_for  # noqa: E402
-from fggp_repro.train_state import TrainState, make_optimizer  # noqa: E402
-from fggp_repro.trainer import run, set_determinism  # noqa: E402
+from fggp_repro.runs.records import device_name  # noqa: E402
+from fggp_repro.sparsity.masks import MaskSet  # noqa: E402
+from fggp_repro.training.checkpoints import save_checkpoint  # noqa: E402
+from fggp_repro.training.data import train_batches  # noqa: E402
+from fggp_repro.training.state import TrainState, make_optimizer  # noqa: E402
+from fggp_repro.training.steps import step_path_for  # noqa: E402
+from fggp_repro.training.trainer import run, set_determinism  # noqa: E402
 
 #: runs of the README's paper grid per backbone: 6 gradual pruners x 3 targets x 2 initial
 #: states + 5 others x 3 targets + dense, each x 3 seeds
@@ -86,7 +86,7 @@ def read_flat_yaml(path: Path) -> dict[str, Any]:
 
 def plugin(group: str, name: str) -> PluginSpec:
     """conf/<group>/<name>.yaml as a PluginSpec, typed by its target's options."""
-    from fggp_repro.spec import locate
+    from fggp_repro.foundations.spec import locate
 
     values = read_flat_yaml(REPO / "conf" / group / f"{name}.yaml")
     target = values.pop("_target_")

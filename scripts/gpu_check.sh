@@ -74,7 +74,7 @@ runs() {
   work="$(mktemp -d)"
   for pruner in fggp granet; do
     # shellcheck disable=SC2086
-    "$PYTHON" -m fggp_repro.cli experiment=demo "pruner=$pruner" $RUN train.epochs=3 \
+    "$PYTHON" -m fggp_repro.cli.main experiment=demo "pruner=$pruner" $RUN train.epochs=3 \
       'optim.milestones=[2]' checkpoint.min_seconds=0 train.progress=false \
       "output_root=$work" || status=1
   done

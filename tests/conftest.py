@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "fggp_repro.cli"]
+CLI = [sys.executable, "-m", "fggp_repro.cli.main"]
 #: a demo run of two tiny epochs, for tests of the command line
 FAST = ["experiment=demo", "train.epochs=2", "data.train_size=256", "data.test_size=128"]
 FAST += ["schedule.interval=2", "train.progress=false"]
@@ -55,15 +55,15 @@ def set_layer_values(model: TwoLinear, weights: list[float], grads: list[float])
 
 def compose(*overrides: str):
     """The config the CLI would see for these overrides (Hydra's compose API)."""
-    import fggp_repro.cli  # noqa: F401  (registers the schema and resolver)
-    from fggp_repro.compose import compose_job
+    import fggp_repro.cli.main  # noqa: F401  (registers the schema and resolver)
+    from fggp_repro.cli.config import compose_job
 
     return compose_job(list(overrides))
 
 
 def spec(*overrides: str):
     """The typed, checked RunSpec the CLI would run for these overrides."""
-    from fggp_repro.compose import to_spec
+    from fggp_repro.cli.config import to_spec
 
     return to_spec(compose(*overrides))
 

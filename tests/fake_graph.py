@@ -1,5 +1,5 @@
 """A CPU stand-in for torch.cuda.graph with the same replay contract, for tests of the captured
-step (fggp_repro.steps.CapturedGraph) on machines without a GPU.
+step (fggp_repro.training.steps.CapturedGraph) on machines without a GPU.
 
 Capture records every ATen operation the step launches, with the very tensors it launched them
 on, and then puts every tensor that existed before it back as it was: like a CUDA capture, it

@@ -5,11 +5,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from fggp_repro.masks import MaskSet
 from fggp_repro.pruners import SNIP, GraSP, SynFlow
 from fggp_repro.pruners.grasp import hessian_gradient_product
 from fggp_repro.pruners.snip import snip_scores
 from fggp_repro.pruners.synflow import synflow_scores
+from fggp_repro.sparsity.masks import MaskSet
 
 
 def test_snip_scores_equal_hand_computed_grad_times_weight():
@@ -134,8 +134,8 @@ def test_synflow_prunes_a_little_each_round_on_the_exponential_schedule(monkeypa
     count over the density base is round(d^(k/R) x base), d the final density (Tanaka et al.
     2020, Algorithm 1). Pruning everything in the first round (SNIP with SynFlow's score)
     would score every round after it on the final mask."""
-    from fggp_repro.masks import active_target
     from fggp_repro.pruners import synflow as synflow_module
+    from fggp_repro.sparsity.masks import active_target
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3))

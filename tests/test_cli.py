@@ -12,10 +12,10 @@ import pytest
 import torch
 from conftest import FAST, REPO, run_cli, spec
 
-from fggp_repro import cli
-from fggp_repro.collect import main as table_main
-from fggp_repro.errors import ConfigError
-from fggp_repro.identity import run_id, setting_id
+from fggp_repro.cli import main as cli
+from fggp_repro.cli.table import main as table_main
+from fggp_repro.foundations.errors import ConfigError
+from fggp_repro.runs.identity import run_id, setting_id
 
 REQUIRED = {
     "backbone", "pruner", "target_sparsity", "init", "seed", "dataset", "final_test_acc",
@@ -47,6 +47,7 @@ def fggp_run(tmp_path_factory):
     return root, args
 
 
+@pytest.mark.slow
 def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
     root, args = fggp_run
     [path] = record_files(root)
@@ -85,6 +86,7 @@ def test_cli_writes_a_complete_record_in_a_config_derived_directory(fggp_run):
         assert (path.parent / name).stat().st_mode & 0o777 == 0o644  # umask 022, like neighbours
 
 
+@pytest.mark.slow
 def test_completed_run_is_kept_not_retrained(fggp_run):
     root, args = fggp_run
     before = tree(root)
@@ -93,6 +95,7 @@ def test_completed_run_is_kept_not_retrained(fggp_run):
     assert tree(root) == before
 
 
+@pytest.mark.slow
 def test_another_config_is_a_new_run_and_the_table_keeps_them_apart(fggp_run, tmp_path, capsys):
     root, args = fggp_run
     work = tmp_path / "runs"
@@ -127,10 +130,11 @@ def test_identity_ignores_only_what_cannot_change_the_result():
     )
 
 
+@pytest.mark.slow
 def test_run_id_is_the_same_in_another_process_and_hash_seed():
     code = (
         "import sys; sys.path.insert(0, 'tests'); from conftest import spec;"
-        "from fggp_repro.identity import run_id;"
+        "from fggp_repro.runs.identity import run_id;"
         f"print(run_id(spec(*{FAST!r}, 'pruner=fggp')))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -139,6 +143,7 @@ def test_run_id_is_the_same_in_another_process_and_hash_seed():
     assert out == run_id(spec(*FAST, "pruner=fggp")) and len(out) == 10
 
 
+@pytest.mark.slow
 def test_sweep_over_pruners_and_dense_record(tmp_path):
     result = run_cli(
         "--multirun", *FAST, "pruner=dense,gmp", "sparsity=0.95,0.9", f"output_root={tmp_path}",
@@ -156,6 +161,7 @@ def test_sweep_over_pruners_and_dense_record(tmp_path):
     assert "sweep of 3 run(s): 3 completed" in result.stdout
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_summarised_from_disk_under_joblib(tmp_path):
     result = run_cli(
         "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *FAST,
@@ -185,7 +191,14 @@ BAD_INPUT = bad_input_table()
 IN_A_PROCESS = ("--multirun", "sparsity=0.9999")
 
 
-@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def in_a_process(arguments: list[str]) -> bool:
+    return any(a in IN_A_PROCESS or a.endswith(IN_A_PROCESS[1]) for a in arguments)
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(case, marks=pytest.mark.slow if in_a_process(BAD_INPUT[case][0]) else ())
+    for case in BAD_INPUT
+], ids=list(BAD_INPUT))  # fmt: skip
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkeypatch, capsys):
     arguments, says = BAD_INPUT[case]
     if "train.device=cuda" in arguments and torch.cuda.is_available():
@@ -196,7 +209,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, monkey
     own_data = any(a.startswith("data=") for a in arguments)
     base = [a for a in FAST if not (own_data and a.startswith("data."))]
     args = [*base, *arguments, f"output_root={tmp_path}/out"]
-    if any(a in IN_A_PROCESS or a.endswith(IN_A_PROCESS[1]) for a in arguments):
+    if in_a_process(arguments):
         result = run_cli(*args, cwd=tmp_path)
         code, out, err = result.returncode, result.stdout, result.stderr
     else:  # refused before Hydra starts: the same main(), in this process (no start-up cost)
@@ -220,10 +233,10 @@ def test_the_bad_input_table_covers_every_kind_the_tool_refuses():
 
 def test_an_interpolated_run_dir_is_checked_up_to_the_directory_it_is_made_in(tmp_path):
     (tmp_path / "run").touch()  # a file named like the start of the directory Hydra will make
-    needs_run, _ = cli.preflight(
+    checked = cli.preflight(
         [*FAST, f"hydra.run.dir={tmp_path}/run${{now:%H}}", f"output_root={tmp_path}/out"]
     )
-    assert needs_run and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert checked.needs_run and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_the_fixed_part_of_a_run_dir_is_a_whole_directory():
@@ -234,7 +247,7 @@ def test_the_fixed_part_of_a_run_dir_is_a_whole_directory():
 
 
 def test_hints_come_from_the_chosen_pruners_own_options():
-    from fggp_repro.compose import unknown_key_hint
+    from fggp_repro.cli.config import unknown_key_hint
 
     assert "pruner.rate" not in unknown_key_hint("pruner.drop_fraction", ["pruner=granet"])
     assert unknown_key_hint("pruner.rate", ["pruner=gmp"]).startswith("unknown key 'pruner.rate'")
@@ -255,9 +268,9 @@ def test_an_option_without_effect_is_not_part_of_the_run_id():
 CHECK_WITHOUT_TORCH = """
 import sys
 from omegaconf import OmegaConf
-from fggp_repro.cli import main
-from fggp_repro.compose import CONF_DIR
-from fggp_repro.spec import locate
+from fggp_repro.cli.main import main
+from fggp_repro.cli.config import CONF_DIR
+from fggp_repro.foundations.spec import locate
 
 for group in ("pruner", "backbone", "data", "logger"):
     for path in sorted((CONF_DIR / group).glob("*.yaml")):
@@ -287,6 +300,7 @@ def test_set_that_never_updates_is_refused_like_gmp():
     spec(*FAST[:-1], "pruner=set", "schedule.interval=3")  # 8 steps: updates at 3, 6
 
 
+@pytest.mark.slow
 def test_granet_protocol_run_records_its_headline_figure_apart(tmp_path):
     result = run_cli(
         "experiment=granet_protocol", "backbone=vgg_tiny", "data=synthetic", "data.train_size=200",
@@ -307,6 +321,7 @@ def test_granet_protocol_run_records_its_headline_figure_apart(tmp_path):
     assert record["density_base"] == "prunable"
 
 
+@pytest.mark.slow
 def test_output_root_under_a_file_and_an_offline_download_write_nothing(tmp_path):
     (tmp_path / "file").write_text("keep")
     under_file = run_cli(*FAST, f"output_root={tmp_path}/file/runs")
@@ -322,6 +337,7 @@ def test_output_root_under_a_file_and_an_offline_download_write_nothing(tmp_path
     assert (tmp_path / "file").read_text() == "keep"
 
 
+@pytest.mark.slow
 def test_corrupt_or_foreign_record_is_refused_and_kept(tmp_path):
     args = [*FAST, "pruner=gmp", "sparsity=0.9", f"output_root={tmp_path}"]
     run_dir = tmp_path / "synthetic/vgg_tiny/gmp/s0.9/dense" / f"seed1-{run_id(spec(*args))}"
@@ -335,6 +351,7 @@ def test_corrupt_or_foreign_record_is_refused_and_kept(tmp_path):
         assert sorted(p.name for p in run_dir.iterdir()) == ["result.json"]
 
 
+@pytest.mark.slow
 def test_table_refuses_bad_plot_paths_and_runs_that_never_completed(fggp_run, tmp_path, capsys):
     root, _ = fggp_run
     (tmp_path / "file").write_text("")
@@ -353,6 +370,7 @@ def test_table_refuses_bad_plot_paths_and_runs_that_never_completed(fggp_run, tm
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "x.xyz").exists()
 
 
+@pytest.mark.slow
 def test_table_skips_corrupt_records_and_summarises_the_rest(fggp_run, tmp_path, capsys):
     root, _ = fggp_run
     bad = tmp_path / "x" / "result.json"
@@ -380,12 +398,13 @@ def test_a_dry_run_without_multirun_plans_its_one_run_and_never_trains(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_completed_run_whose_metrics_were_deleted_is_kept_and_the_file_named(
     fggp_run, tmp_path, monkeypatch, capsys
 ):
-    from fggp_repro.compose import compose_job, describe_error
-    from fggp_repro.plan import plan_jobs
-    from fggp_repro.sweep import print_plan
+    from fggp_repro.cli.config import compose_job, describe_error
+    from fggp_repro.cli.jobs import plan_jobs
+    from fggp_repro.cli.sweep import print_plan
 
     root, args = fggp_run
     copy = tmp_path / "runs"
@@ -405,6 +424,7 @@ def test_a_completed_run_whose_metrics_were_deleted_is_kept_and_the_file_named(
     assert f"{record.parent}: its metrics.jsonl is missing: no training curves for it" in err
 
 
+@pytest.mark.slow
 def test_the_table_takes_one_runs_record_and_refuses_other_files(fggp_run, tmp_path, capsys):
     root, _ = fggp_run
     [record] = record_files(root)
@@ -420,7 +440,7 @@ def test_the_table_takes_one_runs_record_and_refuses_other_files(fggp_run, tmp_p
 def test_a_launcher_that_fails_to_start_is_one_line_and_leaves_no_folder(tmp_path, capsys):
     from types import SimpleNamespace
 
-    from fggp_repro.sweep import run_planned_sweep
+    from fggp_repro.cli.sweep import run_planned_sweep
 
     class Refusing:
         def launch(self, job_overrides, initial_job_idx):
@@ -437,3 +457,42 @@ def test_a_launcher_that_fails_to_start_is_one_line_and_leaves_no_folder(tmp_pat
     assert code == 2 and len(err) == 1
     assert "the launcher could not run the jobs: ValueError: n_jobs == 0" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["/tmp/a b", "/tmp/résultats", "/tmp/back\\slash", "end\\",
+                                   'q"uote', "it's", "/a,b/[c]", 'x\\"y'])  # fmt: skip
+def test_a_quoted_value_reads_back_as_it_was(value):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fggp_repro.cli.config import hydra_quoted
+
+    override = OverridesParser.create().parse_override(f"key={hydra_quoted(value)}")
+    assert override.value() == value
+
+
+def test_the_run_directory_goes_to_hydra_only_where_nothing_else_sets_it(tmp_path):
+    run_dir = tmp_path / "a run" / "seed1-abc"
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    argv = [*FAST, f"output_root={tmp_path}", "--config-dir", str(tmp_path / "conf")]
+    given = cli.with_run_directory(argv, run_dir)
+    assert given[:1] == [f'hydra.run.dir="{run_dir}"'] and given[1:] == argv  # one block
+    mine = [*FAST, f"hydra.run.dir={tmp_path}/mine"]
+    assert cli.with_run_directory(mine, run_dir) == mine
+    (tmp_path / "conf" / "experiment" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - demo\nhydra:\n  run:\n    dir: elsewhere\n"
+    )
+    preset = ["experiment=mine", "--config-dir", str(tmp_path / "conf")]
+    assert cli.with_run_directory(preset, run_dir) == preset
+
+
+def test_a_sweep_gives_each_job_its_directory_only_where_the_subdir_is_the_shipped_one():
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from fggp_repro.cli.sweep import derives_subdir
+
+    shipped = OmegaConf.create({"hydra": {"sweep": {"dir": "out", "subdir": "${run_subdir:}"}}})
+    assert derives_subdir(shipped)
+    assert not derives_subdir(OmegaConf.create({"hydra": {"sweep": {"subdir": "mine"}}}))
+    assert not derives_subdir(SimpleNamespace(hydra=SimpleNamespace()))

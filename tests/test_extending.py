@@ -18,21 +18,21 @@ from conftest import REPO, compose, run_cli, spec
 from omegaconf import OmegaConf
 from torch import nn
 
-from fggp_repro.checks import validate
-from fggp_repro.cli import pruner_descriptions
-from fggp_repro.compose import CONF_DIR, group_options
-from fggp_repro.data import ImageData
+from fggp_repro.cli.config import CONF_DIR, group_options
+from fggp_repro.cli.main import pruner_descriptions
 from fggp_repro.datasets.base import DataOptions
-from fggp_repro.experiment import run_experiment
-from fggp_repro.masks import MaskSet
+from fggp_repro.foundations.options import bounded
+from fggp_repro.foundations.spec import INITIAL_DENSITY
 from fggp_repro.models import build_backbone
-from fggp_repro.options import bounded
 from fggp_repro.pruners import build_pruner
 from fggp_repro.pruners.gradual import GradualPruner
-from fggp_repro.selection import smallest_k
-from fggp_repro.spec import INITIAL_DENSITY
-from fggp_repro.steps import train_step
-from fggp_repro.train_state import TrainState
+from fggp_repro.runs.experiment import run_experiment
+from fggp_repro.runs.validation import validate
+from fggp_repro.sparsity.masks import MaskSet
+from fggp_repro.sparsity.selection import smallest_k
+from fggp_repro.training.data import ImageData
+from fggp_repro.training.state import TrainState
+from fggp_repro.training.steps import train_step
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ PLUGINS = {
 }
 
 
+@pytest.mark.slow
 def test_a_pruner_backbone_and_dataset_of_ones_own_run_through_the_cli(tmp_path):
     conf = tmp_path / "my_conf"
     for name, text in PLUGINS.items():
@@ -113,7 +114,7 @@ def test_a_pruner_backbone_and_dataset_of_ones_own_run_through_the_cli(tmp_path)
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
     }
-    args = [sys.executable, "-m", "fggp_repro.cli", "--multirun", "--config-dir", str(conf),
+    args = [sys.executable, "-m", "fggp_repro.cli.main", "--multirun", "--config-dir", str(conf),
             "experiment=demo", "train.epochs=2", "schedule.interval=2", "train.progress=false",
             "pruner=largest_first", "backbone=two_layer", "data=stripes",
             "train.batch_size=32", "masking.keep_first_conv_dense=false", "sparsity=0.5",
@@ -131,7 +132,7 @@ def test_a_pruner_backbone_and_dataset_of_ones_own_run_through_the_cli(tmp_path)
     assert record["status"] == "completed" and record["achieved_sparsity"] > 0.45
     assert record["config"]["pruner"]["_target_"].endswith("LargestFirst")
     # the variant: composed from the same directory, the shipped class with its own options
-    from fggp_repro.compose import compose_job, to_spec
+    from fggp_repro.cli.config import compose_job, to_spec
 
     variant = to_spec(compose_job(["pruner=fggp_r03"], config_dirs=[conf])).pruner
     assert variant.builder is spec("pruner=fggp").pruner.builder
@@ -171,6 +172,7 @@ def preset_jobs(preset):
     return [[], *([f"{axis}={values[0]}" for axis, values in row.items()] for row in rows)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_and_a_tiny_version_of_each_of_its_rows_trains(preset, tmp_path):
     for i, job in enumerate(preset_jobs(preset)):
@@ -225,13 +227,14 @@ def test_every_pruner_backbone_and_dataset_composes_and_takes_a_step():
         assert torch.isfinite(loss).all(), (pruner, backbone, data)
 
 
+@pytest.mark.slow
 def test_the_library_imports_no_hydra():
     code = (
         "import sys, fggp_repro; from fggp_repro import FGGP, MaskSet; "
-        "import fggp_repro.experiment, fggp_repro.trainer, fggp_repro.steps, "
-        "fggp_repro.models.vgg, fggp_repro.models.resnet, fggp_repro.datasets.cifar100, "
-        "fggp_repro.datasets.synthetic, "
-        "fggp_repro.pruners, fggp_repro.identity, fggp_repro.checks, fggp_repro.collect; "
+        "import fggp_repro.runs.experiment, fggp_repro.training.trainer, "
+        "fggp_repro.training.steps, fggp_repro.models.vgg, fggp_repro.models.resnet, "
+        "fggp_repro.datasets.cifar100, fggp_repro.datasets.synthetic, fggp_repro.pruners, "
+        "fggp_repro.runs.identity, fggp_repro.runs.validation, fggp_repro.reporting.collect; "
         "sys.exit(sorted(m for m in ('hydra', 'omegaconf') if m in sys.modules) or 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -252,6 +255,7 @@ def imports_of(path, module):
     return {m for m in found if m.split(".")[0] in ("fggp_repro", "hydra_plugins")} - {module}
 
 
+@pytest.mark.slow
 def test_no_import_cycle():
     src = REPO / "src"
     modules = {}

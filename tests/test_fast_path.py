@@ -13,17 +13,17 @@ import torch
 from conftest import REPO, SmallConvNet, spec
 from fake_graph import RecordingGraphs
 
-from fggp_repro import steps
-from fggp_repro.data import crop_flip, train_batches
 from fggp_repro.datasets.synthetic import make_synthetic
-from fggp_repro.devices import take_slot
-from fggp_repro.masks import MaskSet
+from fggp_repro.foundations.spec import CompileMode, OptimSpec, TrainSpec
 from fggp_repro.pruners import FGGP, GraNet
-from fggp_repro.spec import CompileMode, OptimSpec, TrainSpec
-from fggp_repro.steps import CapturedGraph, Compiled, StepPath
-from fggp_repro.stopping import Preempted, StopRequest
-from fggp_repro.train_state import TrainState, make_optimizer
-from fggp_repro.trainer import run, set_determinism
+from fggp_repro.sparsity.masks import MaskSet
+from fggp_repro.training import steps
+from fggp_repro.training.data import crop_flip, train_batches
+from fggp_repro.training.devices import take_slot
+from fggp_repro.training.state import TrainState, make_optimizer
+from fggp_repro.training.steps import CapturedGraph, Compiled, StepPath
+from fggp_repro.training.stopping import Preempted, StopRequest
+from fggp_repro.training.trainer import run, set_determinism
 
 BATCH = 16
 #: 3 epochs of 7 steps (the 7th a partial batch of 8), LR milestones after epochs 1 and 2
@@ -367,7 +367,7 @@ def test_every_pruner_does_nothing_where_it_says_it_does_not_act(name):
 
 def test_train_device_cuda_names_the_current_gpu_by_its_index(monkeypatch):
     """torch.cuda.set_device refuses a device without an index: `cuda` becomes cuda:<current>."""
-    from fggp_repro.devices import choose_device
+    from fggp_repro.training.devices import choose_device
 
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     assert choose_device("cuda") == (torch.device("cuda", 1), None)

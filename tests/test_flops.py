@@ -4,7 +4,7 @@ training total of a run with one pruning event summed by hand."""
 import pytest
 from torch import nn
 
-from fggp_repro.flops import layer_forward_flops, network_flops, training_flops
+from fggp_repro.training.flops import layer_forward_flops, network_flops, training_flops
 
 
 def test_dense_forward_flops_per_layer_by_hand():

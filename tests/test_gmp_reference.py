@@ -6,8 +6,8 @@ import torch
 import torch.nn.utils.prune as tprune
 from conftest import SmallConvNet
 
-from fggp_repro.masks import MaskSet, prunable_weights
 from fggp_repro.pruners import GMP
+from fggp_repro.sparsity.masks import MaskSet, prunable_weights
 
 
 def reference_masks(model, amounts):

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from fggp_repro.compose import plugin_spec
+from fggp_repro.cli.config import plugin_spec
+from fggp_repro.foundations.options import check_options
 from fggp_repro.loggers import NoLogger, RunInfo, RunLogger
 from fggp_repro.loggers.mlflow import MlflowLogger, MlflowOptions
 from fggp_repro.loggers.tensorboard import TensorBoardLogger
 from fggp_repro.loggers.wandb import WandbLogger, WandbOptions
-from fggp_repro.options import check_options
 
 REPO = Path(__file__).resolve().parents[1]
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
@@ -493,7 +493,7 @@ def logged_by(name: str, run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def test_a_demo_run_logs_what_its_metrics_file_and_record_hold(name, tmp_path, request):
     from conftest import FAST, spec
 
-    from fggp_repro.experiment import run_experiment
+    from fggp_repro.runs.experiment import run_experiment
 
     pytest.importorskip(name)
     if name != "tensorboard":
@@ -539,8 +539,9 @@ class Unreachable(RunLogger):
 def test_a_failing_tracker_costs_a_warning_never_the_run(tmp_path, monkeypatch, caplog):
     from conftest import FAST, spec
 
-    from fggp_repro import experiment, steps
     from fggp_repro.loggers.base import FailSafe
+    from fggp_repro.runs import experiment
+    from fggp_repro.training import steps
 
     warnings: list[str] = []
     unreachable = Unreachable(fails_at_start=True)

@@ -15,15 +15,15 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 from torch import nn
 
-from fggp_repro.checks import total_iterations
-from fggp_repro.compose import group_options
-from fggp_repro.data import crop_flip, load_data, train_batches
+from fggp_repro.cli.config import group_options
 from fggp_repro.datasets.cifar import CIFAR10_MEAN, load_cifar10
 from fggp_repro.datasets.synthetic import make_synthetic
-from fggp_repro.errors import ConfigError, DataError
-from fggp_repro.masks import prunable_weights
+from fggp_repro.foundations.errors import ConfigError, DataError
 from fggp_repro.models import build_backbone
-from fggp_repro.train_state import make_optimizer
+from fggp_repro.runs.validation import total_iterations
+from fggp_repro.sparsity.masks import prunable_weights
+from fggp_repro.training.data import crop_flip, load_data, train_batches
+from fggp_repro.training.state import make_optimizer
 
 VGG19_E = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M"]
 VGG19_E += [512, 512, 512, 512]  # config E as written in the authors' vgg.py: four max-pools
@@ -110,6 +110,7 @@ def test_resnet50_keeps_pytorchs_default_init():
             assert (m.weight == 1).all() and not m.bias.any()
 
 
+@pytest.mark.slow
 def test_dense_vgg19_at_the_protocol_lr_does_not_blow_up():
     """The networks of an earlier release reached a loss of 11 by the second step (chance is
     ln 10 = 2.3) and sat at chance accuracy for epochs; the authors' network does not."""
@@ -314,7 +315,7 @@ def test_the_augmentation_flips_half_the_images_and_crops_at_every_offset():
     """random_crop_flip against torch.flip and the padded image: each output is the image's
     crop at one of the 9 x 9 offsets, mirrored for about half of them (as torchvision's
     RandomHorizontalFlip(0.5) after RandomCrop(32, padding=4))."""
-    from fggp_repro.data import random_crop_flip
+    from fggp_repro.training.data import random_crop_flip
 
     generator = torch.Generator().manual_seed(0)
     n = 2000

@@ -9,10 +9,12 @@ import pytest
 import torch
 from conftest import run_cli, spec
 
-from fggp_repro.arguments import check_launcher
-from fggp_repro.errors import UserError
-from fggp_repro.estimate import Rate, bench_report, epoch_time, kind_of_job
-from fggp_repro.sweep import planned_device_name
+from fggp_repro.cli.arguments import check_launcher
+from fggp_repro.cli.estimate import Rate, bench_report, epoch_time, kind_of_job
+from fggp_repro.cli.sweep import planned_device_name
+from fggp_repro.foundations.errors import UserError
+
+pytestmark = pytest.mark.slow  # sweeps of the command line
 
 SMALL = ["train.epochs=1", "data.train_size=128", "data.test_size=64", "schedule.interval=1",
          "train.progress=false"]  # fmt: skip

@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import run_cli, spec
 
-from fggp_repro.compose import group_options
-from fggp_repro.masks import MaskSet
+from fggp_repro.cli.config import group_options
+from fggp_repro.foundations.spec import INITIAL_DENSITY, ScheduleSpec
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import build_pruner
-from fggp_repro.spec import INITIAL_DENSITY, ScheduleSpec
-from fggp_repro.train_state import make_optimizer
+from fggp_repro.sparsity.masks import MaskSet
+from fggp_repro.training.state import make_optimizer
 
 NAMES = group_options("pruner")
 SPEEDUPS = {"synflow": ["pruner.rounds=2"]}
@@ -27,6 +27,7 @@ def test_the_twelve_pruners_of_the_paper_and_its_baselines_have_config_files():
 FULL_SIZE = ["fggp", "rigl", "grasp"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["resnet50"])  # vgg19 at full size: test_models_data_config
 def test_whole_network_pruners_run_a_step_on_the_real_backbones(backbone):
     torch.manual_seed(0)

@@ -14,13 +14,13 @@ from conftest import run_cli, spec
 
 from fggp_repro.datasets import fashion_mnist
 from fggp_repro.datasets.base import DataOptions
-from fggp_repro.errors import ConfigError, DataError
-from fggp_repro.experiment import run_experiment
-from fggp_repro.identity import place_keys, run_id
+from fggp_repro.foundations.errors import ConfigError, DataError
+from fggp_repro.foundations.options import bounded, place
+from fggp_repro.foundations.spec import PluginSpec
 from fggp_repro.models import build_backbone, check_input
 from fggp_repro.models.vgg import VGGOptions, check_vgg_input
-from fggp_repro.options import bounded, place
-from fggp_repro.spec import PluginSpec
+from fggp_repro.runs.experiment import run_experiment
+from fggp_repro.runs.identity import place_keys, run_id
 
 DEBIAN = fashion_mnist.DEBIAN_FOLDER
 installed = pytest.mark.skipif(
@@ -58,6 +58,7 @@ def test_the_loader_gives_the_files_images_and_labels_padded_to_32x32():
     assert (data.mean, data.std) == ((0.2190,), (0.3318,))
 
 
+@pytest.mark.slow
 @installed
 def test_a_small_network_learns_fashion_mnist_in_seconds(tmp_path):
     """5,000 images, two epochs of the tiny VGG: only the right images, labels and
@@ -148,7 +149,7 @@ class GrayOptions(DataOptions):
 
 
 def gray_images(side: int = 28, folder: str = "somewhere"):
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (64, 1, side, side), dtype=torch.uint8, generator=generator)
@@ -162,6 +163,7 @@ GRAY = "_target_: test_real_data.gray_images\nname: gray\nside: {side}\nfolder: 
 GRAY += "mean: [0.5]\nstd: [0.25]\npadding: zeros\nholdout: 0.0\n"
 
 
+@pytest.mark.slow
 def test_an_image_size_a_backbone_cannot_take_is_refused_at_start_up(tmp_path):
     conf = tmp_path / "conf"
     (conf / "data").mkdir(parents=True)
@@ -180,9 +182,9 @@ def test_an_image_size_a_backbone_cannot_take_is_refused_at_start_up(tmp_path):
 
 
 def test_one_channel_reaches_the_first_conv_the_flop_count_and_synflow():
-    from fggp_repro.flops import layer_forward_flops
-    from fggp_repro.masks import MaskSet
     from fggp_repro.pruners import SynFlow
+    from fggp_repro.sparsity.masks import MaskSet
+    from fggp_repro.training.flops import layer_forward_flops
 
     backbone = spec("backbone=vgg19").backbone
     gray, colour = build_backbone(backbone, 10, in_channels=1), build_backbone(backbone, 10)

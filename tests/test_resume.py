@@ -17,8 +17,12 @@ import pytest
 import torch
 from conftest import CLI, REPO, spec
 
-from fggp_repro import checkpoint, records, steps
-from fggp_repro.experiment import RunFailed, failure_reason, run_experiment
+from fggp_repro.foundations import files
+from fggp_repro.runs.experiment import RunFailed, run_experiment
+from fggp_repro.runs.recording import failure_reason
+from fggp_repro.training import checkpoints, steps
+
+pytestmark = pytest.mark.slow  # processes killed and resumed
 
 # 3 epochs of 15 steps, pruning every 2 steps, test after every epoch, deterministic on CPU
 ARGS = ["experiment=demo", "train.epochs=3", "data.train_size=960", "data.test_size=128",
@@ -35,7 +39,8 @@ def counted():
     return calls[0] == after
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
-from fggp_repro import checkpoint, steps
+from fggp_repro.training import checkpoints
+from fggp_repro.training import steps
 if point == "step":
     step = steps.train_step
     def train_step(*args):
@@ -53,7 +58,7 @@ elif point == "compiled-step-fails":  # torch.compile's function raises after ru
         return compiled
     torch.compile = compile
 elif point == "checkpoint":
-    write = checkpoint.write_atomic
+    write = checkpoints.write_atomic
     def half_written(path, chunks):
         if not counted():
             return write(path, chunks)
@@ -63,14 +68,14 @@ elif point == "checkpoint":
             yield bytes(payload[: len(payload) // 2])
             die()
         return write(path, pieces())
-    checkpoint.write_atomic = half_written
+    checkpoints.write_atomic = half_written
 elif point == "launcher-handler":  # what submitit installs: requeue, then exit(-1)
     def requeue(signum, frame):
         open(marker, "w").write(str(signum))
         sys.exit(-1)
     signal.signal(signal.SIGUSR2, requeue)
 sys.argv = ["fggp-repro", *sys.argv[4:]]
-from fggp_repro.cli import main
+from fggp_repro.cli.main import main
 main()
 """
 
@@ -192,29 +197,29 @@ def test_stop_signal_checkpoints_says_how_to_resume_and_resumes_exactly(chains, 
 
 def test_damaged_checkpoints_are_named_and_passed_over(tmp_path):
     for iteration in (10, 20, 30):
-        checkpoint.save_checkpoint(tmp_path, {"iteration": iteration}, iteration, keep=2)
-    names = [p.name for p in checkpoint.checkpoints(tmp_path)]
+        checkpoints.save_checkpoint(tmp_path, {"iteration": iteration}, iteration, keep=2)
+    names = [p.name for p in checkpoints.checkpoints(tmp_path)]
     assert names == ["iter000000020.ckpt", "iter000000030.ckpt"]
     newest = tmp_path / "iter000000030.ckpt"
     newest.write_bytes(newest.read_bytes()[:-7])  # truncated
     warnings: list[str] = []
-    state, path = checkpoint.load_latest(tmp_path, warnings.append)
+    state, path = checkpoints.load_latest(tmp_path, warnings.append)
     assert state == {"iteration": 20} and path.name == "iter000000020.ckpt"
     assert len(warnings) == 1 and "iter000000030.ckpt" in warnings[0] and "checksum" in warnings[0]
     (tmp_path / "iter000000020.ckpt").write_bytes(b"garbage")
-    assert checkpoint.load_latest(tmp_path, warnings.append) is None and len(warnings) == 3
+    assert checkpoints.load_latest(tmp_path, warnings.append) is None and len(warnings) == 3
 
 
 def test_disk_full_leaves_no_half_written_file_and_keeps_the_old_one(tmp_path, monkeypatch):
     target = tmp_path / "result.json"
-    records.write_json_atomic(target, {"old": True})
+    files.write_json_atomic(target, {"old": True})
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(records.os, "fsync", full)
+    monkeypatch.setattr(files.os, "fsync", full)
     with pytest.raises(OSError):
-        records.write_json_atomic(target, {"new": True})
+        files.write_json_atomic(target, {"new": True})
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
     assert json.loads(target.read_text()) == {"old": True}
     assert "disk full" in failure_reason(OSError(errno.ENOSPC, "full", "x.ckpt"), "cpu")
@@ -285,7 +290,7 @@ def test_atomic_writes_get_the_umask_without_anyone_setting_it(tmp_path, monkeyp
     current = os.umask(0o027)
     try:
         monkeypatch.setattr(os, "umask", lambda *_: pytest.fail("os.umask was called"))
-        records.write_atomic(tmp_path / "f.json", [b"{}"])
+        files.write_atomic(tmp_path / "f.json", [b"{}"])
     finally:
         monkeypatch.undo()
         os.umask(current)
@@ -298,25 +303,26 @@ def test_a_rerun_that_dies_while_replacing_files_leaves_no_record_of_the_old_one
 ):
     """skip_completed=false over a completed run: the old record must not outlive the files it
     describes, whichever write the process dies in."""
-    from fggp_repro import experiment
+    from fggp_repro.runs import recording
+    from fggp_repro.runs.records import MODEL_FILE
 
     cfg = dataclasses.replace(spec(*ARGS, "train.epochs=1"), skip_completed=False)
     run_experiment(cfg, tmp_path)
-    writes = experiment.write_atomic
+    writes = recording.write_atomic
 
     def dies_writing_the_model(path, chunks):
-        if path.name == experiment.MODEL_FILE:
+        if path.name == MODEL_FILE:
             raise SystemExit("killed while writing model.pt")
         writes(path, chunks)
 
-    monkeypatch.setattr(experiment, "write_atomic", dies_writing_the_model)
+    monkeypatch.setattr(recording, "write_atomic", dies_writing_the_model)
     with pytest.raises(SystemExit):
         run_experiment(cfg, tmp_path)
     assert not (tmp_path / "result.json").exists()
 
 
 def test_a_checkpoint_is_due_every_few_epochs_once_enough_time_has_passed():
-    from fggp_repro.experiment import checkpoint_due
+    from fggp_repro.runs.bookkeeping import checkpoint_due
 
     base = spec(*ARGS)  # 3 epochs, checkpoint.every=1, min_seconds=0
     every_epoch = [checkpoint_due(base, epoch, 0.0) for epoch in (1, 2, 3)]

@@ -9,23 +9,25 @@ import sys
 import pytest
 from conftest import CLI, FAST, REPO
 
+pytestmark = pytest.mark.slow  # runs through the command line
+
 
 def record_files(root):
     return sorted(root.rglob("result.json"))
 
 
-INJECTED = """import sys, fggp_repro.cli, fggp_repro.pruners.gmp as gmp
+INJECTED = """import sys, fggp_repro.cli.main, fggp_repro.pruners.gmp as gmp
 def broken(self, *args):
     return len(None)
 setattr(gmp.GMP, sys.argv.pop(1), broken)
 sys.argv[0] = "fggp-repro"
-fggp_repro.cli.main()
+fggp_repro.cli.main.main()
 """
 
 
 @pytest.mark.parametrize(
     ("method", "caller"),
-    [("select", "gradual.py"), ("at_init", "train_state.py")],  # in the loop; before its first step
+    [("select", "gradual.py"), ("at_init", "training/state.py")],  # in the loop; before it
 )
 def test_a_failure_keeps_its_traceback_in_the_record_and_the_log(tmp_path, method, caller):
     result = subprocess.run(

@@ -5,10 +5,10 @@ import math
 import pytest
 from conftest import spec
 
-from fggp_repro.erk import erk_counts, erk_densities
-from fggp_repro.masks import MaskSet, active_target, prunable_weights
 from fggp_repro.models import build_backbone
-from fggp_repro.schedule import CubicSchedule, cubic_density
+from fggp_repro.sparsity.erk import erk_counts, erk_densities
+from fggp_repro.sparsity.masks import MaskSet, active_target, prunable_weights
+from fggp_repro.sparsity.schedule import CubicSchedule, cubic_density
 
 
 def test_cubic_density_at_start_middle_end():

@@ -13,7 +13,9 @@ import torch
 from conftest import REPO
 from omegaconf import OmegaConf
 
-from fggp_repro.estimate import bench_report
+from fggp_repro.cli.estimate import bench_report
+
+pytestmark = pytest.mark.slow  # the benchmark and the device check's dry mode
 
 #: run a script with Hydra and OmegaConf impossible to import, as on a bare GPU machine
 WITHOUT_HYDRA = r"""

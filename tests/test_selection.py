@@ -4,9 +4,9 @@ import pytest
 import torch
 from conftest import set_layer_values
 
-from fggp_repro.masks import MaskSet
 from fggp_repro.pruners import FGGP, GMP
-from fggp_repro.selection import largest_k, smallest_k, two_stage_select
+from fggp_repro.sparsity.masks import MaskSet
+from fggp_repro.sparsity.selection import largest_k, smallest_k, two_stage_select
 
 # flat index:    a0    a1    a2    a3    b0    b1
 WEIGHTS = [0.50, -0.10, 0.30, 0.90, 0.20, -0.80]

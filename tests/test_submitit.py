@@ -3,7 +3,10 @@ that submits to SLURM)."""
 
 import json
 
+import pytest
 from conftest import run_cli
+
+pytestmark = pytest.mark.slow  # a sweep through submitit
 
 
 def test_submitit_local_runs_two_jobs_and_the_sweep_reads_them_back(tmp_path):

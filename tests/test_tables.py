@@ -11,10 +11,11 @@ import re
 import pandas as pd
 import pytest
 
-from fggp_repro.collect import load_records, main, report, significance_line, summarize
-from fggp_repro.plots import accuracy_panels
-from fggp_repro.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
-from fggp_repro.tables import cost_data, cost_text
+from fggp_repro.cli.table import main
+from fggp_repro.reporting.collect import load_records, report, significance_line, summarize
+from fggp_repro.reporting.ranking import cells, cliques, friedman_nemenyi, ranking_table, ranks
+from fggp_repro.reporting.table_figures import accuracy_panels
+from fggp_repro.reporting.tables import cost_data, cost_text
 
 # (pruner, target, init, seed, accuracy): pruner B misses 98%, C has one seed at 90%
 RUNS = [
@@ -200,8 +201,8 @@ def test_exports_are_written_atomically_into_out(tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "t").iterdir())
     expected = ["accuracy.png", "costs.csv", "costs.md", "costs.tex", "paper_table.csv"]
     expected += ["paper_table.md", "paper_table.tex"]
-    expected += ["rankings.csv", "rankings.md", "rankings.tex", "significance.json"]
-    assert names == expected
+    expected += ["rankings.csv", "rankings.md", "ranks.png", "rankings.tex", "significance.json"]
+    assert names == sorted(expected)  # ranks.png too, where no significance test could run
 
 
 @pytest.mark.parametrize(
@@ -239,7 +240,7 @@ def test_records_without_an_id_are_shown_apart_with_a_warning(tmp_path, capsys):
 
 
 def test_a_pruner_keeps_its_colour_whichever_others_are_drawn():
-    from fggp_repro.plots import colours
+    from fggp_repro.reporting.table_figures import colours
 
     alone, together = colours(["gmp"]), colours(["fggp", "gmp", "rigl", "my_new_pruner"])
     assert alone["gmp"] == together["gmp"]
@@ -317,7 +318,7 @@ def test_significance_is_tested_and_drawn_per_dataset(tmp_path):
         assert stats["settings"] == 2
         assert stats["mean_ranks"] == {pruners[0]: 1.0, pruners[1]: 2.0, pruners[2]: 3.0}
     assert len(significance_line(result["stats"]).splitlines()) == 2
-    from fggp_repro.collect import write_report
+    from fggp_repro.reporting.collect import write_report
 
     written = write_report(result, tmp_path / "tables")
     assert tmp_path / "tables" / "ranks.png" in written
@@ -496,8 +497,8 @@ def add_training(root, curves=CURVES):
 
 
 def trained_report(root):
-    from fggp_repro.figures import setting_runs
-    from fggp_repro.plots import report_colours
+    from fggp_repro.reporting.run_figures import setting_runs
+    from fggp_repro.reporting.table_figures import report_colours
 
     result = report(load_records(root), ["markdown"], None, None)
     return result, setting_runs(result["cells"], result["runs"]), report_colours(result["cells"])
@@ -508,7 +509,7 @@ def lines_by_label(ax) -> dict[str, list[float]]:
 
 
 def test_layer_density_figure_draws_seed_means_against_erk(tmp_path):
-    from fggp_repro.figures import layer_density_figure
+    from fggp_repro.reporting.run_figures import layer_density_figure
 
     _, settings, colour = trained_report(add_training(write_records(tmp_path, TRAINED_RUNS)))
     assert list(settings) == [("synthetic", "b", 0.8, "dense")]  # dense is no setting of its own
@@ -523,7 +524,7 @@ def test_layer_density_figure_draws_seed_means_against_erk(tmp_path):
 
 
 def test_erk_reference_is_erk_as_the_masks_draw_it():
-    from fggp_repro.figures import erk_reference
+    from fggp_repro.reporting.run_figures import erk_reference
 
     per_layer = [{"name": n, "shape": s, "numel": s[0] * s[1]} for n, s in LAYERS]
     assert erk_reference(per_layer, 0.8) == pytest.approx([0.5, 1 / 6])
@@ -533,7 +534,12 @@ def test_erk_reference_is_erk_as_the_masks_draw_it():
 
 
 def test_training_curves_mean_band_and_the_cubic_schedule(tmp_path):
-    from fggp_repro.figures import curve, curves_figure, run_metrics, schedule_sparsity
+    from fggp_repro.reporting.run_figures import (
+        curve,
+        curves_figure,
+        run_metrics,
+        schedule_sparsity,
+    )
 
     result, settings, colour = trained_report(add_training(write_records(tmp_path, TRAINED_RUNS)))
     [(setting, runs)] = settings.items()
@@ -546,9 +552,11 @@ def test_training_curves_mean_band_and_the_cubic_schedule(tmp_path):
     assert list(band["min"]) == [2.0, 1.5, 1.2, 1.0] and list(band["max"]) == [2.2, 1.7, 1.4, 1.2]
     assert lines_by_label(loss)["dense (n=1)"] == [1.8, 1.2, 0.8, 0.5]  # the reference, in grey
     assert not any(label.startswith("dense") for label in lines_by_label(sparsity))
-    # s_t = s_f + (s_i - s_f) (1 - t / (n dt))^3 with s_i = 0, s_f = 0.8, n dt = 80
-    [schedule] = [line for line in sparsity.get_lines() if line.get_drawstyle() == "steps-post"
-                  and line.get_color() == colour["gmp"]]  # fmt: skip
+    # s_t = s_f + (s_i - s_f) (1 - t / (n dt))^3 with s_i = 0, s_f = 0.8, n dt = 80, drawn once
+    # for the pruners that share it, in black
+    [schedule] = [line for line in sparsity.get_lines()
+                  if line.get_label() == "cubic schedule of fggp, gmp"]  # fmt: skip
+    assert schedule.get_color() == "black" and schedule.get_drawstyle() == "steps-post"
     at = dict(zip(schedule.get_xdata(), schedule.get_ydata(), strict=True))
     assert at[20] == pytest.approx(100 * (0.8 - 0.8 * 0.75**3))
     assert at[60] == pytest.approx(100 * (0.8 - 0.8 * 0.25**3))
@@ -560,8 +568,32 @@ def test_training_curves_mean_band_and_the_cubic_schedule(tmp_path):
     assert iterations[-2:] == [50, 100] and values[-2] == values[-1] == pytest.approx(0.8)
 
 
+def test_the_sparsity_is_drawn_at_every_step_from_the_records_mask_changes(tmp_path):
+    """gmp's seeds changed their masks at iterations 0, 10, 30 (seed 1) and 0, 10, 20 (seed 2):
+    the mean is held between changes, to the last iteration; records without changes (fggp's)
+    show epoch ends only, as markers that no line joins."""
+    from fggp_repro.reporting.run_figures import curves_figure
+
+    root = add_training(write_records(tmp_path, TRAINED_RUNS))
+    histories = {1: [[0, 0.0], [10, 0.4], [30, 0.8]], 2: [[0, 0.0], [10, 0.2], [20, 0.6]]}
+    for path in root.rglob("result.json"):
+        record = json.loads(path.read_text())
+        if record["pruner"] == "gmp":
+            record["sparsity_history"] = histories[record["seed"]]
+            path.write_text(json.dumps(record))
+    _, settings, colour = trained_report(root)
+    [(setting, runs)] = settings.items()
+    sparsity = curves_figure(setting, runs, colour).axes[2]
+    [gmp] = [line for line in sparsity.get_lines() if line.get_label() == "gmp (n=2)"]
+    assert gmp.get_drawstyle() == "steps-post"
+    assert list(gmp.get_xdata()) == [0, 10, 20, 30, 100]
+    assert list(gmp.get_ydata()) == pytest.approx([0.0, 30.0, 50.0, 70.0, 70.0])
+    [fggp] = [line for line in sparsity.get_lines() if line.get_label().startswith("fggp (n=2)")]
+    assert fggp.get_linestyle() == "None" and "at epoch ends" in fggp.get_label()
+
+
 def test_two_configurations_of_one_pruner_stay_apart_in_the_figures(tmp_path):
-    from fggp_repro.figures import curves_figure, layer_density_figure
+    from fggp_repro.reporting.run_figures import curves_figure, layer_density_figure
 
     gmp = [run for run in TRAINED_RUNS if run[0] == "gmp"]
     add_training(write_records(tmp_path / "a", gmp, tag="a"))
@@ -578,7 +610,7 @@ def test_two_configurations_of_one_pruner_stay_apart_in_the_figures(tmp_path):
 
 
 def test_accuracy_targets_are_categories_and_panels_share_the_accuracy_axis(tmp_path):
-    from fggp_repro.plots import accuracy_figure, report_colours
+    from fggp_repro.reporting.table_figures import accuracy_figure, report_colours
 
     runs = [(p, t, i, s, a + 10 * (i == "sparse50")) for p, t, i, s, a in RUNS[:8]
             for i in ("dense", "sparse50")]  # fmt: skip
@@ -597,7 +629,7 @@ def test_accuracy_targets_are_categories_and_panels_share_the_accuracy_axis(tmp_
 
 
 def test_tied_pruners_keep_visible_markers_on_the_rank_axis(tmp_path):
-    from fggp_repro.plots import plot_critical_difference
+    from fggp_repro.reporting.table_figures import plot_critical_difference
 
     stats = {"d": {"mean_ranks": {"X": 1.5, "Y": 2.25, "Z": 2.25}, "critical_difference": 1.0,
                    "settings": 4, "p_value": 0.5, "alpha": 0.05}}  # fmt: skip
@@ -625,9 +657,9 @@ def colours_drawn(fig, name: str) -> set[tuple]:
 def test_a_pruner_has_one_colour_in_every_figure(tmp_path, monkeypatch):
     """zzz and aaa are no pruners of the fixed palette; aaa ran one target of three, too few to
     be ranked: a figure choosing its colours from its own pruners would give zzz aaa's."""
-    import fggp_repro.figures
-    import fggp_repro.plots
-    from fggp_repro.collect import write_report
+    import fggp_repro.reporting.run_figures
+    import fggp_repro.reporting.table_figures
+    from fggp_repro.reporting.collect import write_report
 
     runs = [(p, t, "dense", 1, CURVES[(p, 1)][1][-1] + 100 * t) for p in ("gmp", "fggp", "zzz")
             for t in (0.8, 0.9, 0.95)] + [("aaa", 0.9, "dense", 1, 50.0)]  # fmt: skip
@@ -636,10 +668,10 @@ def test_a_pruner_has_one_colour_in_every_figure(tmp_path, monkeypatch):
 
     def keep(fig, path):  # what write_report draws, kept to look at (writing PNGs is slow)
         drawn.append((path.name, fig))
-        fggp_repro.plots.pyplot().close(fig)
+        fggp_repro.reporting.table_figures.pyplot().close(fig)
 
-    monkeypatch.setattr(fggp_repro.plots, "save", keep)
-    monkeypatch.setattr(fggp_repro.figures, "save", keep)
+    monkeypatch.setattr(fggp_repro.reporting.table_figures, "save", keep)
+    monkeypatch.setattr(fggp_repro.reporting.run_figures, "save", keep)
     write_report(result, tmp_path / "tables")
     assert sorted(name for name, _ in drawn) == [
         "accuracy.png", "layer_density_synthetic.png", "ranks.png", "synthetic_b_s0.8_dense.png",

@@ -5,16 +5,16 @@ import pytest
 import torch
 from conftest import SmallConvNet, spec
 
-from fggp_repro import train_state
-from fggp_repro.data import iterations_per_epoch
 from fggp_repro.datasets.synthetic import make_synthetic
-from fggp_repro.erk import erk_counts
-from fggp_repro.masks import MaskSet
+from fggp_repro.foundations.spec import OptimSpec, ScheduleSpec, TrainSpec
 from fggp_repro.models import build_backbone
 from fggp_repro.pruners import FGGP, GMP, Dense
-from fggp_repro.spec import OptimSpec, ScheduleSpec, TrainSpec
-from fggp_repro.train_state import make_optimizer
-from fggp_repro.trainer import train
+from fggp_repro.sparsity.erk import erk_counts
+from fggp_repro.sparsity.masks import MaskSet
+from fggp_repro.training import state as train_state
+from fggp_repro.training.data import iterations_per_epoch
+from fggp_repro.training.state import make_optimizer
+from fggp_repro.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +57,8 @@ def optimizers(monkeypatch):
     """Every optimizer the trainer creates."""
     created = []
 
-    def capture(model, optim_cfg):
-        created.append(make_optimizer(model, optim_cfg))
+    def capture(model, optim):
+        created.append(make_optimizer(model, optim))
         return created[-1]
 
     monkeypatch.setattr(train_state, "make_optimizer", capture)

@@ -6,10 +6,10 @@ import pytest
 import torch
 from conftest import set_layer_values, spec
 
-from fggp_repro.masks import MaskSet
+from fggp_repro.foundations.spec import ScheduleSpec
 from fggp_repro.pruners import FGGP, TwoStage, build_pruner
-from fggp_repro.schedule import cosine_decay
-from fggp_repro.spec import ScheduleSpec
+from fggp_repro.sparsity.masks import MaskSet
+from fggp_repro.sparsity.schedule import cosine_decay
 
 # flat index:    a0    a1    a2    a3    b0    b1
 WEIGHTS = [0.50, -0.10, 0.30, 0.90, 0.20, -0.80]

@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "MaskSet": "fggp_repro.masks",
+    "MaskSet": "fggp_repro.sparsity.masks",
     "Pruner": "fggp_repro.pruners",
     "Dense": "fggp_repro.pruners",
     "GMP": "fggp_repro.pruners",

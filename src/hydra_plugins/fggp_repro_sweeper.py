@@ -71,9 +71,9 @@ class PlannedSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Plan, launch, account and tabulate (fggp_repro.sweep); a sweep that was refused (2)
+        """Plan, launch, account and tabulate (fggp_repro.cli.sweep); a sweep that was refused (2)
         or had a failed job (1) ends the process with that code once its tables are written."""
-        from fggp_repro.sweep import run_planned_sweep
+        from fggp_repro.cli.sweep import run_planned_sweep
 
         assert self.hydra_context is not None and self.config is not None
         exit_code = run_planned_sweep(self, arguments)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fggp_repro.options import Choice, bounded
+from fggp_repro.foundations.options import Choice, bounded
 
 
 class Padding(Choice):

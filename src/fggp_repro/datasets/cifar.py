@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fggp_repro.datasets.base import DataOptions
-from fggp_repro.errors import DataError
-from fggp_repro.options import place
+from fggp_repro.foundations.errors import DataError
+from fggp_repro.foundations.options import place
 
 if TYPE_CHECKING:
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
 CIFAR_TRAIN_IMAGES = 50_000
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -76,7 +76,7 @@ def load_cifar(
     import torch
     import torchvision.datasets
 
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
     loader = getattr(torchvision.datasets, dataset)
     try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 from fggp_repro.datasets.cifar import CifarOptions, load_cifar
 
 if TYPE_CHECKING:
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fggp_repro.datasets.base import DataOptions
-from fggp_repro.errors import DataError
-from fggp_repro.options import bounded, place
+from fggp_repro.foundations.errors import DataError
+from fggp_repro.foundations.options import bounded, place
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")
 #: where torchvision's FashionMNIST puts the files below its root
@@ -146,7 +146,7 @@ def load_split(folder: Path, split: str, count: int | None = None):
 def load_fashion_mnist(
     root: str = "data", download: bool = False, train_size: int = TRAIN_IMAGES
 ) -> ImageData:
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
     folder = find_folder(Path(root), download)
     train_x, train_y = load_split(folder, "train", train_size)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from fggp_repro.datasets.base import DataOptions
 from fggp_repro.datasets.cifar import CIFAR10_MEAN, CIFAR10_STD
-from fggp_repro.options import bounded
+from fggp_repro.foundations.options import bounded
 
 if TYPE_CHECKING:
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def make_synthetic(
     import torch
     import torch.nn.functional as F
 
-    from fggp_repro.data import ImageData
+    from fggp_repro.training.data import ImageData
 
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.rand(num_classes, 3, 4, 4, generator=generator)

@@ -24,7 +24,7 @@ from pathlib import Path
 from traceback import format_exc
 from typing import Any, ClassVar
 
-from fggp_repro.options import NoOptions
+from fggp_repro.foundations.options import NoOptions
 
 #: the record's figures a tracker gets at the end of a run
 HEADLINE = ("final_test_acc", "achieved_sparsity", "inference_flops_fraction",
@@ -119,19 +119,6 @@ def missing_library(module: str, logger: str, extra: str) -> str | None:
     if found:
         return None
     return f"logger={logger} needs {module}, which is not installed: pip install -e '.[{extra}]'"
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as one level of dotted keys: {"optim": {"lr": 0.1}} -> {"optim.lr": 0.1}.
-    Leaves stay as they are (lists included)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def as_text(value: Any) -> str:

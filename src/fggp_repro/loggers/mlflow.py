@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fggp_repro.foundations.spec import flatten_config
 from fggp_repro.loggers.base import (
     RunInfo,
     RunLogger,
     as_text,
     finite,
-    flatten,
     missing_library,
     numbers,
     pruning_metrics,
@@ -92,7 +92,7 @@ class MlflowLogger(RunLogger):
                 old = None
         params = {
             _name(key)[:MAX_KEY]: as_text(value)[:MAX_VALUE]
-            for key, value in {**flatten(run.config), "run_id": run.run_id}.items()
+            for key, value in {**flatten_config(run.config), "run_id": run.run_id}.items()
         }
         if run.resumed and old is not None:
             self.run_id = old.info.run_id

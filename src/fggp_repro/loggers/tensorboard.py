@@ -25,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fggp_repro.foundations.options import bounded
+from fggp_repro.foundations.spec import flatten_config
 from fggp_repro.loggers.base import (
     HEADLINE,
     RunInfo,
     RunLogger,
     as_text,
     finite,
-    flatten,
     missing_library,
     numbers,
     pruning_metrics,
 )
-from fggp_repro.options import bounded
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class TensorBoardLogger(RunLogger):
         for events in earlier:
             events.unlink()
         writer = self._open(purge_step=None)
-        hparams = {key: _hparam(value) for key, value in flatten(run.config).items()}
+        hparams = {key: _hparam(value) for key, value in flatten_config(run.config).items()}
         hparams["run_id"] = run.run_id
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
@@ -82,7 +82,7 @@ class TensorBoardLogger(RunLogger):
         writer.file_writer.add_summary(session_start, 0)
         header = f"run `{run.name}` (id {run.run_id}, group {run.group})\n\n"
         table = "| setting | value |\n|---|---|\n" + "".join(
-            f"| {key} | {as_text(value)} |\n" for key, value in flatten(run.config).items()
+            f"| {key} | {as_text(value)} |\n" for key, value in flatten_config(run.config).items()
         )
         writer.add_text("config", header + table, 0)
         writer.flush()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fggp_repro.foundations.options import Choice
 from fggp_repro.loggers.base import (
     RunInfo,
     RunLogger,
@@ -35,7 +36,6 @@ from fggp_repro.loggers.base import (
     sanitize,
     write_id,
 )
-from fggp_repro.options import Choice
 
 ID_FILE = "wandb_run_id"
 NAME_CHARACTERS = "A-Za-z0-9_/"

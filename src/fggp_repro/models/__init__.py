@@ -12,8 +12,8 @@ import inspect
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from fggp_repro.errors import ConfigError
-from fggp_repro.spec import PluginSpec
+from fggp_repro.foundations.errors import ConfigError
+from fggp_repro.foundations.spec import PluginSpec
 
 if TYPE_CHECKING:
     from torch import nn

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fggp_repro.options import bounded, positive_list
+from fggp_repro.foundations.options import bounded, positive_list
 
 if TYPE_CHECKING:
     from torch import nn

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fggp_repro.errors import ConfigError
-from fggp_repro.options import Choice, positive_list
+from fggp_repro.foundations.errors import ConfigError
+from fggp_repro.foundations.options import Choice, positive_list
 
 if TYPE_CHECKING:
     from torch import nn

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from fggp_repro.foundations.spec import PluginSpec, ScheduleSpec
 from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.pruners.dense import Dense
 from fggp_repro.pruners.gmp import GMP
@@ -20,11 +21,10 @@ from fggp_repro.pruners.set import SET
 from fggp_repro.pruners.snip import SNIP
 from fggp_repro.pruners.synflow import SynFlow
 from fggp_repro.pruners.two_stage import FGGP, TwoStage
-from fggp_repro.schedule import schedule_window
-from fggp_repro.spec import PluginSpec, ScheduleSpec
+from fggp_repro.sparsity.schedule import schedule_window
 
 if TYPE_CHECKING:
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 __all__ = [
     "FGGP", "GMP", "SET", "SNIP", "Dense", "GraNet", "GraSP", "GradualPruner", "Pruner",

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from fggp_repro.pruners.base import Pruner, PrunerTraits
-from fggp_repro.selection import largest_k, smallest_k
+from fggp_repro.sparsity.selection import largest_k, smallest_k
 
 if TYPE_CHECKING:
     from torch import Tensor, nn

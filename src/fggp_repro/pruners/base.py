@@ -30,13 +30,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from fggp_repro.options import NoOptions
-from fggp_repro.spec import ScheduleSpec
+from fggp_repro.foundations.options import NoOptions
+from fggp_repro.foundations.spec import ScheduleSpec
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fggp_repro.pruners.gradual import GradualPruner
-from fggp_repro.selection import smallest_k
+from fggp_repro.sparsity.selection import smallest_k
 
 if TYPE_CHECKING:
     from torch import Tensor

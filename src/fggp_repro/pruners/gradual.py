@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from fggp_repro.errors import ConfigError
+from fggp_repro.foundations.errors import ConfigError
+from fggp_repro.foundations.spec import ScheduleSpec
 from fggp_repro.pruners.base import Pruner
-from fggp_repro.schedule import CubicSchedule, schedule_window
-from fggp_repro.spec import ScheduleSpec
+from fggp_repro.sparsity.schedule import CubicSchedule, schedule_window
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 class GradualPruner(Pruner):

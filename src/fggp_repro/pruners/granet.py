@@ -17,17 +17,17 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fggp_repro.options import bounded
+from fggp_repro.foundations.options import bounded
 from fggp_repro.pruners.base import PrunerTraits
 from fggp_repro.pruners.gradual import GradualPruner
 from fggp_repro.pruners.regrowth import drop_and_grow, gradient_growth
-from fggp_repro.schedule import cosine_decay
-from fggp_repro.selection import smallest_k
+from fggp_repro.sparsity.schedule import cosine_decay
+from fggp_repro.sparsity.selection import smallest_k
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fggp_repro.options import bounded
+from fggp_repro.foundations.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 def hessian_gradient_product(
@@ -67,7 +67,7 @@ class GraSP(OneShotPruner):
     def scores(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
         import torch
 
-        from fggp_repro.masks import flatten
+        from fggp_repro.sparsity.masks import flatten
 
         with torch.enable_grad():
             clone, weights = scoring_copy(model, self.masks.names)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from fggp_repro.selection import largest_k, smallest_k
+from fggp_repro.sparsity.selection import largest_k, smallest_k
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
     #: picks `n` flat indices (within one layer) among the eligible positions
     GrowthRule = Callable[[int, Tensor, slice], Tensor]
@@ -44,9 +44,8 @@ def random_growth(generator: torch.Generator) -> GrowthRule:
     return grow
 
 
-def drop_and_grow(masks: MaskSet, drop_counts: Sequence[int], grow: GrowthRule) -> int:
-    """Drop drop_counts[l] smallest-|w| active weights of layer l and grow as many; return the
-    number of positions that became newly active."""
+def drop_and_grow(masks: MaskSet, drop_counts: Sequence[int], grow: GrowthRule) -> None:
+    """Drop drop_counts[l] smallest-|w| active weights of layer l and grow as many."""
     before = masks.flat_mask()
     after = before.clone()
     magnitudes = masks.flat_weight_magnitudes()
@@ -60,4 +59,3 @@ def drop_and_grow(masks: MaskSet, drop_counts: Sequence[int], grow: GrowthRule) 
         after[layer][dropped] = False
         after[layer][grow(n, ~after[layer], layer)] = True
     masks.set_flat(after)
-    return int((after & ~before).sum())

@@ -17,18 +17,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fggp_repro.errors import ConfigError
-from fggp_repro.options import Choice, bounded
+from fggp_repro.foundations.errors import ConfigError
+from fggp_repro.foundations.options import Choice, bounded
+from fggp_repro.foundations.spec import ScheduleSpec
 from fggp_repro.pruners.base import Pruner, PrunerTraits
 from fggp_repro.pruners.regrowth import drop_and_grow, gradient_growth
-from fggp_repro.schedule import cosine_decay, update_steps
-from fggp_repro.spec import ScheduleSpec
+from fggp_repro.sparsity.schedule import cosine_decay, update_steps
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from fggp_repro.masks import MaskSet
     from fggp_repro.pruners.regrowth import GrowthRule
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 class Rounding(Choice):

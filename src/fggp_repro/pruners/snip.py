@@ -10,19 +10,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fggp_repro.options import bounded
+from fggp_repro.foundations.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 def snip_scores(model: nn.Module, names: list[str], batches: list[tuple[Tensor, Tensor]]) -> Tensor:
     import torch
 
-    from fggp_repro.masks import flatten
+    from fggp_repro.sparsity.masks import flatten
 
     clone, weights = scoring_copy(model, names)
     for images, labels in batches:

@@ -13,14 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fggp_repro.options import bounded
+from fggp_repro.foundations.options import bounded
 from fggp_repro.pruners.at_init import OneShotPruner, scoring_copy, take
-from fggp_repro.selection import smallest_k
+from fggp_repro.sparsity.selection import smallest_k
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 def synflow_scores(
@@ -29,7 +29,7 @@ def synflow_scores(
     """|w * dR/dw| with R = sum(model(ones)); `model` must already hold absolute values."""
     import torch
 
-    from fggp_repro.masks import flatten
+    from fggp_repro.sparsity.masks import flatten
 
     model.zero_grad(set_to_none=True)
     ones = torch.ones(*input_shape, dtype=weights[0].dtype, device=weights[0].device)

@@ -23,15 +23,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fggp_repro.options import Choice, bounded
+from fggp_repro.foundations.options import Choice, bounded
 from fggp_repro.pruners.gradual import GradualPruner
-from fggp_repro.schedule import cosine_decay
-from fggp_repro.selection import two_stage_select
+from fggp_repro.sparsity.schedule import cosine_decay
+from fggp_repro.sparsity.selection import two_stage_select
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from fggp_repro.masks import MaskSet
+    from fggp_repro.sparsity.masks import MaskSet
 
 
 class Order(Choice):
