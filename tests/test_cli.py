@@ -496,3 +496,19 @@ def test_a_sweep_gives_each_job_its_directory_only_where_the_subdir_is_the_shipp
     assert derives_subdir(shipped)
     assert not derives_subdir(OmegaConf.create({"hydra": {"sweep": {"subdir": "mine"}}}))
     assert not derives_subdir(SimpleNamespace(hydra=SimpleNamespace()))
+
+
+def test_a_dry_run_names_the_data_the_runs_need_and_this_machine_lacks(tmp_path, capsys):
+    from fggp_repro.cli.config import compose_job, describe_error
+    from fggp_repro.cli.jobs import plan_jobs
+    from fggp_repro.cli.sweep import print_plan
+
+    args = ["data=cifar10", f"data.root={tmp_path}/nowhere", "data.download=true",
+            f"output_root={tmp_path}/out"]  # fmt: skip
+    jobs, problems = plan_jobs([args], compose_job, describe_error, check_environment=False)
+    assert not problems
+    print_plan(jobs, {})
+    out = capsys.readouterr().out
+    assert "1 run(s): 1 missing; 1 would run" in out
+    assert "data missing here: CIFAR-10 not found" in out  # and nothing was downloaded
+    assert not (tmp_path / "nowhere").exists()
