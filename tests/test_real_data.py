@@ -112,6 +112,20 @@ def test_the_files_are_read_from_data_root_else_refused_naming_the_three_ways(
         fashion_mnist.find_folder(tmp_path / "a-file")
 
 
+def test_a_failed_download_is_one_line_and_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(root: str, train: bool, download: bool) -> None:
+        (Path(root) / fashion_mnist.TORCHVISION_FOLDER).mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz\nsecond line")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    with pytest.raises(DataError) as refused:
+        fashion_mnist.download_files(tmp_path / "new" / "data")
+    assert str(refused.value).endswith(": Error downloading train-images-idx3-ubyte.gz")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("side", range(20, 70, 3))
 def test_vggs_stated_image_sizes_are_those_its_layers_take(side):
     """check_vgg_input against the network itself, run on the meta device."""

@@ -160,19 +160,22 @@ def group_options(group: str, config_dirs: Sequence[Path] = ()) -> list[str]:
     return sorted(found)
 
 
-def compose_job(overrides: list[str], config_dirs: Sequence[Path] = ()) -> DictConfig:
-    """The job config these overrides give, composed as Hydra would (without its own node)."""
+def compose_job(
+    overrides: list[str], config_dirs: Sequence[Path] = (), with_hydra: bool = False
+) -> DictConfig:
+    """The job config these overrides give, composed as Hydra would (with Hydra's own node
+    where `with_hydra`)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():  # inside the app (the planned sweeper)
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
     register()
     if config_dirs:
         paths = ",".join(f"file://{Path(d).absolute()}" for d in config_dirs)
         overrides = [f"hydra.searchpath=[{paths}]", *overrides]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=PROG):
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
 
 
 def job_composer(config_dirs: Sequence[Path] = ()) -> Callable[[list[str]], DictConfig]:
@@ -252,14 +255,7 @@ SHIPPED_SWEEP_SUBDIR = "${run_subdir:}"
 def raw_hydra_setting(overrides: list[str], key: str, config_dirs: Sequence[Path] = ()) -> str:
     """A `hydra.<key>` setting as these overrides and the config files leave it, interpolations
     unresolved (`run.dir` -> "${output_root}/${run_subdir:}" unless something set it)."""
-    from hydra import compose, initialize_config_dir
-
-    register()
-    if config_dirs:
-        paths = ",".join(f"file://{Path(d).absolute()}" for d in config_dirs)
-        overrides = [f"hydra.searchpath=[{paths}]", *overrides]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=PROG):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    cfg = compose_job(overrides, config_dirs, with_hydra=True)
     node = OmegaConf.to_container(cfg.hydra, resolve=False)
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None

@@ -259,8 +259,9 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path, created: Path |
     (.hydra/, its log) and the then-empty directories, never a directory holding other files;
     up to the outermost folder this command created (`created`), else to output_root."""
     from fggp_repro.foundations.files import remove_empty_directories
+    from fggp_repro.runs.records import RESULT_FILE
 
-    if not output_dir.is_dir() or (output_dir / "result.json").exists():
+    if not output_dir.is_dir() or (output_dir / RESULT_FILE).exists():
         return
     root_logger = logging.getLogger()
     for handler in list(root_logger.handlers):
@@ -272,13 +273,11 @@ def _remove_hydra_leftovers(output_dir: Path, output_root: Path, created: Path |
             root_logger.removeHandler(handler)
     shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
     (output_dir / f"{PROG}.log").unlink(missing_ok=True)
-    root = output_root.resolve()
-    directory = output_dir.resolve()
-    while directory != root and root in directory.parents and not any(directory.iterdir()):
-        directory.rmdir()
-        directory = directory.parent
-    if created is not None and directory == root:
-        remove_empty_directories(root, created)
+    root, directory = output_root.resolve(), output_dir.resolve()
+    if root in directory.parents:  # output_root itself only where this command created it
+        below_root = root / directory.relative_to(root).parts[0]
+        top = created.resolve() if created is not None else below_root
+        remove_empty_directories(directory, top)
 
 
 def pruner_descriptions(dirs: list[Path]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 from fggp_repro.cli import PROG
 from fggp_repro.cli.config import describe_error, job_composer
 from fggp_repro.cli.jobs import Job, expand, plan_jobs, summarize
+from fggp_repro.foundations.errors import first_line
 from fggp_repro.foundations.files import first_missing, remove_empty_directories
 
 log = logging.getLogger("fggp-repro")
@@ -56,9 +57,9 @@ def run_planned_sweep(sweeper: Any, arguments: list[str]) -> int:
         except Exception as error:  # the launcher itself (its settings, its cluster): one line
             if created is not None:
                 remove_empty_directories(root, created)
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            return _refuse([f"the launcher could not run the jobs: {type(error).__name__}: "
-                            f"{first} (check the hydra.launcher.* settings)"])  # fmt: skip
+            reason = f"{type(error).__name__}: {first_line(error)}"
+            return _refuse([f"the launcher could not run the jobs: {reason} (check the "
+                            "hydra.launcher.* settings)"])  # fmt: skip
     lines, ok = summarize(jobs)
     print("\n".join(lines), file=sys.stderr if not ok else sys.stdout)
     for line in missing_lines(jobs):

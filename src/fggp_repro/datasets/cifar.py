@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fggp_repro.datasets.base import DataOptions
-from fggp_repro.foundations.errors import DataError
+from fggp_repro.foundations.errors import DataError, first_line
+from fggp_repro.foundations.files import first_missing
 from fggp_repro.foundations.options import place
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def load_cifar(
         train = loader(str(root), train=True, download=download)
         test = loader(str(root), train=False, download=download)
     except (OSError, RuntimeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error) or type(error).__name__
         if "download=True" in reason:  # torchvision's words for a failed checksum
             raise DataError(
                 f"{label} in {folder.resolve()}/ is damaged or incomplete (its files fail "
@@ -110,10 +111,10 @@ def ensure_cifar(dataset: str, root: Path, download: bool) -> None:
         return
     if not download:
         load_cifar(dataset, root, download=False)  # raises the DataError that says where
-    created = [p for p in [root, *root.parents] if not p.exists()]
+    created = first_missing(root)
     try:
         load_cifar(dataset, root, download=True)
     except DataError:
-        if created:  # the outermost folder this download made, with whatever it left
-            shutil.rmtree(created[-1], ignore_errors=True)
+        if created is not None:  # the outermost folder this download made, with its contents
+            shutil.rmtree(created, ignore_errors=True)
         raise

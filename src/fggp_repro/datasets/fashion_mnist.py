@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fggp_repro.datasets.base import DataOptions
-from fggp_repro.foundations.errors import DataError
+from fggp_repro.foundations.errors import DataError, first_line
+from fggp_repro.foundations.files import first_missing
 from fggp_repro.foundations.options import bounded, place
 
 if TYPE_CHECKING:
@@ -92,14 +93,14 @@ def download_files(root: Path) -> Path:
     leaves no folder it made."""
     import torchvision.datasets
 
-    created = [p for p in [root, *root.parents] if not p.exists()]
+    created = first_missing(root)
     try:
         for train in (True, False):
             torchvision.datasets.FashionMNIST(str(root), train=train, download=True)
     except (OSError, RuntimeError) as error:
-        if created:
-            shutil.rmtree(created[-1], ignore_errors=True)
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        reason = first_line(error) or type(error).__name__
         raise DataError(f"Fashion-MNIST could not be downloaded to {root}: {reason}") from None
     return root / TORCHVISION_FOLDER
 

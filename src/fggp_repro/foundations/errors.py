@@ -15,3 +15,10 @@ class DataError(UserError):
 
 class ResultsError(UserError):
     """A results file or checkpoint is corrupt or unreadable."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message ("" for none): what a one-line report quotes of a
+    library's several-line message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""

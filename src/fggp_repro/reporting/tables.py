@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from fggp_repro.foundations.errors import first_line
 from fggp_repro.reporting.ranking import SETTING_COLUMNS
 
 FORMATS = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}
@@ -201,7 +202,7 @@ def read_reference(path: Path) -> pd.DataFrame:
     try:
         published = pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+        raise ValueError(f"cannot read {path}: {first_line(error)}") from None
     missing = [c for c in REFERENCE_COLUMNS if c not in published.columns]
     if missing:
         raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")

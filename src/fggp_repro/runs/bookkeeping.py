@@ -65,8 +65,8 @@ class RunBook:
         """A checkpoint where due, the epoch's metrics row, its printed line, the tracker."""
         if checkpoint_due(self.spec, state.epoch, time.monotonic() - self.last_checkpoint):
             self.checkpoint(state)
-        with self.metrics.open("a") as handle:
-            handle.write(next(iter(jsonl([state.history[-1]]))).decode())
+        with self.metrics.open("ab") as handle:
+            handle.writelines(jsonl([state.history[-1]]))
         if self.spec.train.progress:
             tqdm.write(epoch_line(row))
         self.tracker.call("log_epoch", state.iteration, row)

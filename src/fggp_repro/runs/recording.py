@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from fggp_repro.foundations.errors import first_line
 from fggp_repro.foundations.files import write_atomic, write_json_atomic
 from fggp_repro.foundations.spec import RunSpec
 from fggp_repro.runs.build import Built
@@ -37,18 +38,26 @@ log = logging.getLogger(__name__)
 RUNNING_METRICS_FILE = "metrics.running.jsonl"  # renamed to METRICS_FILE when the run completes
 
 
+def reported_axes(spec: RunSpec) -> tuple[float, str]:
+    """The target sparsity and initial state as a run reports them: 0.0 and "n/a" for a method
+    with no use for them (dense training; a method that sets its own starting mask)."""
+    traits = spec.pruner.builder.traits
+    target = spec.sparsity if traits.uses_target else 0.0
+    return target, spec.init.value if traits.uses_initial_state else "n/a"
+
+
 def initial_record(spec: RunSpec, device: torch.device) -> dict[str, Any]:
     """What a record knows before anything is built; the network's sizes come once it is."""
-    traits = spec.pruner.builder.traits
+    target, init = reported_axes(spec)
     return {
         "status": "running",
         "run_id": run_id(spec),
         "setting_id": setting_id(spec),
         "backbone": spec.backbone.name,
         "pruner": spec.pruner.name,
-        "reference": not traits.uses_target,
-        "target_sparsity": spec.sparsity if traits.uses_target else 0.0,
-        "init": spec.init.value if traits.uses_initial_state else "n/a",  # as run_line says
+        "reference": not spec.pruner.builder.traits.uses_target,
+        "target_sparsity": target,
+        "init": init,
         "seed": spec.seed,
         "dataset": spec.data.name,
         "synthetic_data": None,
@@ -71,9 +80,7 @@ def initial_record(spec: RunSpec, device: torch.device) -> dict[str, Any]:
 
 def run_line(spec: RunSpec, iterations: int) -> str:
     """The line a run's log starts with: what is trained, to what, on what, which run."""
-    traits = spec.pruner.builder.traits
-    target = spec.sparsity if traits.uses_target else 0.0
-    init = spec.init.value if traits.uses_initial_state else "n/a"
+    target, init = reported_axes(spec)
     return (
         f"training {spec.backbone.name} / {spec.pruner.name} to sparsity {target} from {init} "
         f"on {spec.data.name} ({iterations} iterations, run {run_id(spec)})"
@@ -205,7 +212,7 @@ def write_final_files(output_dir: Path, built: Built, spec: RunSpec, record: dic
 
 def failure_reason(error: BaseException, device: torch.device | str) -> str:
     """The reason a failed record gives, with what to do for resource failures."""
-    text = str(error).splitlines()[0] if str(error) else ""
+    text = first_line(error)
     if isinstance(error, torch.OutOfMemoryError) or "out of memory" in text.lower():
         return (
             f"out of memory on {device} ({type(error).__name__}); lower train.batch_size or "

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import Tensor
 
+from fggp_repro.foundations.errors import first_line
 from fggp_repro.foundations.spec import CompileMode
 
 if TYPE_CHECKING:
@@ -40,9 +41,8 @@ class FastPathFailed(Exception):
     """A compiled or captured step failed: compiling, capturing or replaying, at any step."""
 
     def __init__(self, path: str, iteration: int, error: BaseException):
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         super().__init__(f"{path} failed at iteration {iteration}: {type(error).__name__}: "
-                         f"{first_line}")  # fmt: skip
+                         f"{first_line(error)}")  # fmt: skip
         self.path, self.iteration, self.error = path, iteration, error
 
 
